@@ -31,6 +31,13 @@ declare module "@xmpp/xml" {
     attr(attr: string, val?: string): string | undefined;
     toString(): string;
   }
+  /** ltx's own stream parser: used only as a comparison in bench/parser.ts (it is not strict). */
+  export class Parser {
+    constructor();
+    on(event: "element" | "start" | "end", fn: (el: Element) => void): void;
+    on(event: "error", fn: (err: Error) => void): void;
+    write(data: string): void;
+  }
   export function createElement(
     name: string,
     attrs?: Record<string, string | number | undefined | null> | string | null,

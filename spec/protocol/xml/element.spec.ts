@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { xml, clone, Element } from "../../protocol/xml/element.ts";
+import { xml, clone, Element } from "../../../protocol/xml/element.ts";
 
 test("xml() builds nested elements that report their namespace", () => {
   const msg = xml("message", { xmlns: "jabber:client", to: "juliet@example.com" }, xml("body", {}, "hi"));
