@@ -1,0 +1,185 @@
+// Opens Parley's storage (DESIGN.md "Storage"): Kysely over SQLite (better-sqlite3, the
+// embedded default) or PostgreSQL (pg), with one schema and one set of migrations for both.
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import SqliteDatabase from "better-sqlite3";
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
+import pg from "pg";
+import { KeyValueStore } from "./kv.ts";
+import { LastActivityStore } from "./last-activity.ts";
+import { InCodeMigrationProvider } from "./migrations.ts";
+import { RosterStore } from "./roster.ts";
+import type { Dialect, Schema } from "./schema.ts";
+import { UserStore } from "./users.ts";
+import { VCardStore } from "./vcards.ts";
+
+export interface Storage {
+  db: Kysely<Schema>;
+  dialect: Dialect;
+  users: UserStore;
+  roster: RosterStore;
+  vcards: VCardStore;
+  lastActivity: LastActivityStore;
+  kv: KeyValueStore;
+  /** Brings the schema up to date. Idempotent; concurrent callers (even other processes) wait for each other. */
+  migrate(): Promise<void>;
+  /** Releases the connections; later calls do nothing. */
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /**
+   * PostgreSQL only: keep every table in this schema (created if missing), set as the
+   * search_path of each pooled connection. Lower-case letters, digits and "_". Tests use it
+   * to isolate themselves inside one database.
+   */
+  schema?: string;
+  /** PostgreSQL only: the most connections the pool opens (default 10). */
+  poolSize?: number;
+  /** PostgreSQL only: an idle pooled connection failed. The pool drops it and reconnects on demand. */
+  onPoolError?: (error: Error) => void;
+  /** Milliseconds since the epoch, for created/updated columns (default Date.now). */
+  now?: () => number;
+}
+
+export type DatabaseLocation =
+  | { dialect: "sqlite"; path: string /* ":memory:" for a private in-memory database */ }
+  | { dialect: "postgres"; url: string };
+
+const MEMORY = ":memory:";
+
+/**
+ * `postgres://…` or `postgresql://…` is PostgreSQL; `:memory:`, `sqlite:PATH`, `sqlite://PATH`
+ * or a bare file path is SQLite. Other schemes are refused rather than taken for file names.
+ */
+export function parseDatabaseUrl(url: string): DatabaseLocation {
+  if (/^postgres(ql)?:\/\//i.test(url)) return { dialect: "postgres", url };
+  let path = url;
+  if (/^sqlite:\/\//i.test(path)) path = path.slice("sqlite://".length);
+  else if (/^sqlite:/i.test(path)) path = path.slice("sqlite:".length);
+  else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) {
+    throw new Error(`unsupported database url "${url}": use a file path, sqlite:PATH or postgres://…`);
+  }
+  if (path === "") throw new Error(`database url "${url}" names no file`);
+  return { dialect: "sqlite", path };
+}
+
+export async function openDatabase(url: string, opts: OpenOptions = {}): Promise<Storage> {
+  const location = parseDatabaseUrl(url);
+  const now = opts.now ?? Date.now;
+  if (location.dialect === "sqlite") {
+    const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: openSqlite(location.path) }) });
+    return makeStorage(db, "sqlite", now, () => migrateSqlite(db));
+  }
+  const schema = opts.schema;
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+    throw new Error(`schema "${schema}" must be lower-case letters, digits and "_", starting with a letter or "_"`);
+  }
+  const pool = new pg.Pool({
+    connectionString: location.url,
+    max: opts.poolSize ?? 10,
+    types: { getTypeParser: typeParser },
+    // A startup parameter rather than a SET after connecting: it holds before the first query
+    // on every new connection, without a round trip. (An `options` in the url replaces it.)
+    ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
+  });
+  pool.on("error", opts.onPoolError ?? (() => {}));
+  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    if (schema !== undefined) await createSchema(db, schema);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  return makeStorage(db, "postgres", now, () => migratePostgres(db));
+}
+
+function makeStorage(db: Kysely<Schema>, dialect: Dialect, now: () => number, migrate: () => Promise<void>): Storage {
+  let closing: Promise<void> | undefined;
+  return {
+    db,
+    dialect,
+    users: new UserStore(db, now),
+    roster: new RosterStore(db, now),
+    vcards: new VCardStore(db, now),
+    lastActivity: new LastActivityStore(db),
+    kv: new KeyValueStore(db, now),
+    migrate,
+    close: () => (closing ??= db.destroy()),
+  };
+}
+
+function openSqlite(path: string): SqliteDatabase.Database {
+  const memory = path === MEMORY;
+  if (!memory) mkdirSync(dirname(resolve(path)), { recursive: true });
+  const database = new SqliteDatabase(path);
+  // First, so that even switching to WAL waits for another process instead of failing at once.
+  database.pragma("busy_timeout = 5000");
+  // WAL lets readers run beside the one writer; an in-memory database has no file to log to.
+  if (!memory) database.pragma("journal_mode = WAL");
+  // DESIGN.md: nothing acknowledged is ever lost, so commits reach the disk even in WAL mode
+  // (NORMAL could drop the last commits on power loss). Group commit pays for the fsyncs.
+  database.pragma("synchronous = FULL");
+  database.pragma("foreign_keys = ON");
+  return database;
+}
+
+// PostgreSQL bigint (int8, oid 20) arrives as a string by default, to spare precision beyond
+// 2^53. Ours are millisecond timestamps, versions and counts, far below that: numbers are
+// what the stores promise, and a value that would not fit fails loudly instead of rounding.
+const INT8_OID = 20;
+function parseInt8(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value)) throw new RangeError(`bigint ${text} does not fit a JavaScript number`);
+  return value;
+}
+const typeParser = ((oid: number, format?: "text" | "binary") =>
+  oid === INT8_OID && format !== "binary"
+    ? parseInt8
+    : pg.types.getTypeParser(oid, format ?? "text")) as typeof pg.types.getTypeParser;
+
+async function createSchema(db: Kysely<Schema>, schema: string): Promise<void> {
+  try {
+    await db.schema.createSchema(schema).ifNotExists().execute();
+  } catch (error) {
+    // Two sessions creating the same schema at once: PostgreSQL's IF NOT EXISTS can still
+    // fail the loser with a unique violation on the catalog. The schema exists; that's all we need.
+    const exists = await sql<{ found: number }>`select 1 as found from pg_namespace where nspname = ${schema}`.execute(db);
+    if (exists.rows.length === 0) throw error;
+  }
+}
+
+async function runMigrator(migrator: Migrator): Promise<void> {
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((r) => r.status === "Error")?.migrationName;
+    throw new Error(failed ? `migration ${failed} failed` : "migrations could not run", { cause: error });
+  }
+}
+
+async function migratePostgres(db: Kysely<Schema>): Promise<void> {
+  // Kysely looks for its bookkeeping tables in every schema unless told which one; with test
+  // schemas side by side it would find another schema's table and skip creating ours.
+  const current = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
+  const schema = current.rows[0]?.schema;
+  if (!schema) throw new Error("PostgreSQL has no current schema: the search_path names no existing schema");
+  // Kysely takes a database-wide advisory lock and runs all pending migrations in one
+  // transaction, so a second process waits and then finds nothing left to do.
+  await runMigrator(new Migrator({ db, provider: new InCodeMigrationProvider("postgres"), migrationTableSchema: schema }));
+}
+
+async function migrateSqlite(db: Kysely<Schema>): Promise<void> {
+  // Kysely runs SQLite migrations without a lock or a transaction. BEGIN IMMEDIATE takes the
+  // database's write lock up front, so another process migrating the same file waits (busy_timeout)
+  // and then sees the work done, and a failed migration leaves no half-made tables.
+  await db.connection().execute(async (connection) => {
+    await sql`begin immediate`.execute(connection);
+    try {
+      await runMigrator(new Migrator({ db: connection, provider: new InCodeMigrationProvider("sqlite") }));
+    } catch (error) {
+      await sql`rollback`.execute(connection);
+      throw error;
+    }
+    await sql`commit`.execute(connection);
+  });
+}
