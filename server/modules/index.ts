@@ -1,0 +1,6 @@
+// The modules Parley ships, in load order. `[modules] disabled = [...]` in parley.toml turns
+// any of them off, and a module that is not loaded is not advertised anywhere.
+import type { ModuleDefinition } from "../core/module.ts";
+import ping from "./ping/index.ts";
+
+export const builtinModules: ModuleDefinition[] = [ping];

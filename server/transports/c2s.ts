@@ -1,0 +1,610 @@
+// Client-to-server streams over TCP: RFC 6120 §4 (streams), §5 (STARTTLS), §6 (SASL), §7
+// (resource binding), RFC 6121 App. E / RFC 3921 §3 (the legacy session element), XEP-0368
+// (Direct TLS), XEP-0440 (SASL channel-binding type capability).
+//
+// One C2sConnection per socket drives the negotiation: header, features, STARTTLS, SASL,
+// restart, bind; then it hands stanzas to the router in arrival order. Limits are enforced here:
+// stanza size and depth (the parser), read rate (the socket is paused, as Prosody's limits do,
+// so a flood only slows its sender), time to log in, idle time, authentication failures.
+import { randomBytes } from "node:crypto";
+import net from "node:net";
+import tls from "node:tls";
+import { Element, xml } from "../../protocol/xml/element.ts";
+import { XmlStreamParser, type StreamHeader, type XmlStreamErrorInfo } from "../../protocol/xml/parser.ts";
+import { serializeForStream, streamHeader, STREAM_FOOTER, serialize } from "../../protocol/xml/serialize.ts";
+import { StanzaError, StreamError, errorReply, type StreamErrorCondition } from "../../protocol/errors.ts";
+import { NS } from "../../protocol/ns.ts";
+import { makeJid, type Jid } from "../../protocol/jid.ts";
+import { opaqueString, usernameCaseMapped } from "../../protocol/precis.ts";
+import {
+  createServerMechanism,
+  serverMechanisms,
+  unknownUserCredentials,
+  verifyScramPassword,
+  type SaslServerSession,
+  type SaslFailureCondition,
+  type ScramHash,
+} from "../../protocol/sasl/index.ts";
+import { channelBindingData, serverTlsOptions, type DomainCertificates } from "../core/tls.ts";
+import { STANZA_KINDS } from "../core/router.ts";
+import type { ClientSession } from "../core/sessions.ts";
+import type { Server, Transport } from "../core/server.ts";
+import type { Logger } from "../core/log.ts";
+
+/** Payload of `c2s/features`: modules append their stream features (sm, csi, ver, ...). */
+export interface StreamFeaturesEvent {
+  session: C2sConnection;
+  features: Element;
+}
+
+/** Payload of `c2s/nonza`: top-level elements that are not stanzas (sm's <r/>, csi's <active/>). */
+export interface NonzaEvent {
+  session: C2sConnection;
+  element: Element;
+}
+
+/** Payload of `c2s/preauth-iq`: an IQ before authentication (XEP-0077 in-band registration). */
+export interface PreauthIqEvent {
+  session: C2sConnection;
+  stanza: Element;
+}
+
+/** Payload of `c2s/bound` and `c2s/closed`. */
+export interface SessionEvent {
+  session: C2sConnection;
+  /** For c2s/closed: the stream error condition that ended it, if any. */
+  reason?: string;
+}
+
+interface FailureCounter {
+  count: number;
+  resetAt: number;
+}
+
+const FAILURE_WINDOW_MS = 15 * 60 * 1000;
+const MAX_PENDING_STANZAS = 256;
+const CLOSE_GRACE_MS = 2000;
+
+/** Counts authentication failures per IP across connections, so reconnecting does not reset them. */
+export class AuthFailures {
+  private readonly byIp = new Map<string, FailureCounter>();
+
+  add(ip: string): number {
+    const now = Date.now();
+    let c = this.byIp.get(ip);
+    if (!c || c.resetAt < now) {
+      c = { count: 0, resetAt: now + FAILURE_WINDOW_MS };
+      this.byIp.set(ip, c);
+    }
+    c.count++;
+    if (this.byIp.size > 100_000) this.prune(now);
+    return c.count;
+  }
+
+  get(ip: string): number {
+    const c = this.byIp.get(ip);
+    return c && c.resetAt >= Date.now() ? c.count : 0;
+  }
+
+  private prune(now: number): void {
+    for (const [ip, c] of this.byIp) if (c.resetAt < now) this.byIp.delete(ip);
+  }
+}
+
+export interface C2sOptions {
+  certificates: DomainCertificates;
+}
+
+type Phase = "connected" | "open" | "closing" | "closed";
+
+export class C2sConnection implements ClientSession {
+  readonly kind = "c2s" as const;
+  readonly id = randomBytes(9).toString("base64url");
+  readonly ip: string;
+  readonly directedPresence = new Set<string>();
+  readonly data = new Map<string, unknown>();
+  presence: Element | null = null;
+  priority = 0;
+  interested = false;
+  host = "";
+  lang = "en";
+  jid: Jid | undefined = undefined;
+  /** The authenticated account (bare JID), set by SASL success. */
+  account: Jid | undefined = undefined;
+  secure: boolean;
+  readonly connectedAt = Date.now();
+
+  private socket: net.Socket;
+  private parser: XmlStreamParser;
+  private phase: Phase = "connected";
+  private streamOpened = false; // our header sent
+  private sasl: SaslServerSession | null = null;
+  private offeredMechanisms: string[] = [];
+  private authFailures = 0;
+  private queue: Element[] = [];
+  private processing = false;
+  private paused = false;
+  private lastRead = Date.now();
+  private lastWrite = Date.now();
+  private tokens: number;
+  private stanzaTokens: number;
+  private lastRefill = Date.now();
+  private timer: NodeJS.Timeout;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly server: Server,
+    socket: net.Socket,
+    private readonly transport: C2sTransport,
+    directTls: boolean,
+  ) {
+    this.socket = socket;
+    this.secure = directTls;
+    this.ip = socket.remoteAddress ?? "";
+    this.log = transport.log.child({ conn: this.id, ip: this.ip });
+    const limits = server.config.limits;
+    this.tokens = limits.c2sBurstBytes;
+    this.stanzaTokens = limits.stanzaBurst;
+    this.parser = this.newParser();
+    this.attach(socket);
+    // One timer per connection drives login timeout, idle timeout, keepalives and rate refills.
+    this.timer = setInterval(() => this.tick(), 1000);
+    this.timer.unref();
+  }
+
+  private newParser(): XmlStreamParser {
+    const limits = this.server.config.limits;
+    return new XmlStreamParser(
+      {
+        streamStart: (h) => this.onStreamStart(h),
+        stanza: (el) => this.onElement(el),
+        streamEnd: () => this.onStreamEnd(),
+        error: (e) => this.onParseError(e),
+      },
+      { maxStanzaSize: limits.maxStanzaSize, maxDepth: limits.maxDepth },
+    );
+  }
+
+  private attach(socket: net.Socket): void {
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("error", (err) => this.log.debug({ err }, "socket error"));
+    socket.on("close", () => this.onSocketClosed());
+  }
+
+  // ---- input ------------------------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    if (this.phase === "closed" || this.phase === "closing") return;
+    this.lastRead = Date.now();
+    this.tokens -= chunk.length;
+    this.parser.write(chunk);
+    this.applyBackpressure();
+  }
+
+  private applyBackpressure(): void {
+    const over = this.tokens < 0 || this.stanzaTokens < 0 || this.queue.length > MAX_PENDING_STANZAS;
+    if (over && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    } else if (!over && this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    const limits = this.server.config.limits;
+    const elapsed = (now - this.lastRefill) / 1000;
+    this.lastRefill = now;
+    this.tokens = Math.min(limits.c2sBurstBytes, this.tokens + elapsed * limits.c2sRateBytesPerSecond);
+    this.stanzaTokens = Math.min(limits.stanzaBurst, this.stanzaTokens + elapsed * limits.stanzasPerSecond);
+    this.applyBackpressure();
+    if (this.phase !== "open" && this.phase !== "connected") return;
+    if (!this.jid && now - this.connectedAt > limits.loginTimeoutMs) {
+      this.close("connection-timeout", "no login in time");
+    } else if (!this.paused && now - this.lastRead > limits.idleTimeoutMs) {
+      this.close("connection-timeout", "idle for too long");
+    } else if (this.streamOpened && now - this.lastWrite >= limits.keepaliveIntervalMs) {
+      this.write(" "); // RFC 6120 §4.6.1 whitespace keepalive
+    }
+  }
+
+  private onParseError(e: XmlStreamErrorInfo): void {
+    this.log.info({ condition: e.condition, text: e.text }, "stream error from the parser");
+    this.close(e.condition, e.text);
+  }
+
+  private onStreamStart(h: StreamHeader): void {
+    const attrs = h.attrs;
+    const restart = this.host !== "";
+    const to = (attrs.to ?? "").toLowerCase().replace(/\.$/, "");
+    const fail = (condition: StreamErrorCondition, text: string) => {
+      this.openStream(this.server.isLocalHost(to) ? to : this.server.hosts[0], attrs.from);
+      this.close(condition, text);
+    };
+    // RFC 6120 §4.8.1: the content namespace of a client stream is jabber:client.
+    if (h.defaultNs !== NS.client) return fail("invalid-namespace", "a client stream's content namespace is jabber:client");
+    if (!this.server.isLocalHost(to)) return fail("host-unknown", to ? `this server does not serve ${to}` : "the stream header needs a 'to' naming this server's domain");
+    if (restart && to !== this.host) return fail("host-unknown", "the restarted stream must be to the same domain");
+    // RFC 6120 §4.7.5: a missing version means 0.9, which Parley does not speak.
+    const major = /^(\d+)\.\d+$/.exec(attrs.version ?? "")?.[1];
+    if (major !== "1") return fail("unsupported-version", "Parley speaks XMPP version 1.0");
+    this.host = to;
+    if (attrs["xml:lang"]) this.lang = attrs["xml:lang"];
+    this.phase = "open";
+    this.openStream(to, attrs.from);
+    this.write(serialize(this.features()));
+  }
+
+  private openStream(from: string, to: string | undefined): void {
+    if (this.streamOpened && this.phase !== "open") return;
+    this.streamOpened = true;
+    this.write(
+      streamHeader({ from, to: to && !/[<>&'"]/.test(to) ? to : undefined, id: randomBytes(12).toString("base64url"), version: "1.0", "xml:lang": "en" }, NS.client),
+    );
+  }
+
+  private features(): Element {
+    const features = xml("stream:features", {});
+    const c2s = this.server.config.c2s;
+    if (!this.secure) {
+      features.append(xml("starttls", { xmlns: NS.tls }, c2s.requireEncryption ? xml("required", {}) : null));
+      if (c2s.requireEncryption) return features;
+    }
+    if (!this.account) {
+      const bindings = this.secure ? Object.keys(this.channelBindings()) : [];
+      this.offeredMechanisms = serverMechanisms({ tls: this.secure, channelBindings: bindings, allowPlain: c2s.allowPlain, external: false });
+      features.append(xml("mechanisms", { xmlns: NS.sasl }, ...this.offeredMechanisms.map((m) => xml("mechanism", {}, m))));
+      if (bindings.length > 0) {
+        features.append(xml("sasl-channel-binding", { xmlns: NS.saslChannelBinding }, ...bindings.map((type) => xml("channel-binding", { type }))));
+      }
+    } else {
+      features.append(xml("bind", { xmlns: NS.bind }, xml("required", {})));
+      // RFC 6121 App. E: old clients still send the session IQ; tell them it is optional.
+      features.append(xml("session", { xmlns: NS.session }, xml("optional", {})));
+    }
+    void this.server.hooks.fire<StreamFeaturesEvent>(this.account ? "c2s/features" : "c2s/features-preauth", { session: this, features });
+    return features;
+  }
+
+  private channelBindings(): Record<string, Buffer> {
+    if (!(this.socket instanceof tls.TLSSocket)) return {};
+    return { ...channelBindingData(this.socket) };
+  }
+
+  private onStreamEnd(): void {
+    this.log.debug("client closed the stream");
+    this.close();
+  }
+
+  /** Every top-level element, in order; each is handled to the end before the next starts. */
+  private onElement(el: Element): void {
+    if (this.phase !== "open") return;
+    if (STANZA_KINDS.has(el.name)) {
+      this.stanzaTokens--;
+      // RFC 6120 §4.8.3: stanzas on a client stream are jabber:client.
+      if (el.attrs.xmlns !== NS.client) return this.close("invalid-namespace", "stanzas must be in jabber:client");
+    }
+    this.queue.push(el);
+    if (!this.processing) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.processing = true;
+    try {
+      while (this.queue.length > 0 && this.phase === "open") {
+        const el = this.queue.shift()!;
+        try {
+          await this.handle(el);
+        } catch (err) {
+          this.log.error({ err }, "failed to handle an element");
+          if (err instanceof StreamError) this.close(err.condition, err.text);
+          else if (STANZA_KINDS.has(el.name)) {
+            const reply = errorReply(el, new StanzaError("internal-server-error"));
+            if (reply) this.send(reply);
+          }
+        }
+        this.applyBackpressure();
+      }
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  private async handle(el: Element): Promise<void> {
+    const ns = el.getNS();
+    if (!this.secure) {
+      if (el.name === "starttls" && ns === NS.tls) return this.startTls();
+      if (this.server.config.c2s.requireEncryption) {
+        if (ns === NS.sasl && el.name === "auth") {
+          await this.authFailed("encryption-required", "authenticate after STARTTLS");
+          return;
+        }
+        return this.close("not-authorized", "STARTTLS is required first");
+      }
+    }
+    if (!this.account) {
+      if (ns === NS.sasl) return this.handleSasl(el);
+      if (el.name === "starttls" && ns === NS.tls) {
+        // RFC 6120 §5.4.2.2: TLS is already in place.
+        this.write(serialize(xml("failure", { xmlns: NS.tls })));
+        return this.close();
+      }
+      if (el.name === "iq" && (await this.server.hooks.fire<PreauthIqEvent>("c2s/preauth-iq", { session: this, stanza: el }))) return;
+      return this.close("not-authorized", "authenticate first");
+    }
+    if (!this.jid) {
+      if (el.name === "iq" && el.attrs.type === "set" && el.getChild("bind", NS.bind)) return this.bind(el);
+      if (el.name === "iq" && el.attrs.type === "set" && el.getChild("session", NS.session)) {
+        return this.send(xml("iq", { type: "result", id: el.attrs.id }));
+      }
+      if (await this.server.hooks.fire<NonzaEvent>("c2s/nonza-unbound", { session: this, element: el })) return;
+      return this.close("not-authorized", "bind a resource first");
+    }
+    if (STANZA_KINDS.has(el.name)) {
+      if (el.name === "iq" && el.attrs.type === "set" && el.getChild("session", NS.session) && !el.attrs.to) {
+        return this.send(xml("iq", { type: "result", id: el.attrs.id }));
+      }
+      return this.server.routeFromClient(el, this);
+    }
+    if (await this.server.hooks.fire<NonzaEvent>("c2s/nonza", { session: this, element: el })) return;
+    this.close("unsupported-stanza-type", `<${el.name}/> is not something Parley handles`);
+  }
+
+  // ---- STARTTLS (RFC 6120 §5) --------------------------------------------------------------
+
+  private startTls(): void {
+    this.write(serialize(xml("proceed", { xmlns: NS.tls })));
+    const raw = this.socket;
+    raw.removeAllListeners("data");
+    raw.removeAllListeners("close");
+    raw.removeAllListeners("error");
+    // Anything the client pipelined after <starttls/> on the clear channel is dropped (RFC 6120 §5.4.3.3).
+    this.parser.reset();
+    const secure = new tls.TLSSocket(raw, { isServer: true, ...this.transport.tlsOptions });
+    this.socket = secure;
+    this.secure = true;
+    this.streamOpened = false;
+    this.phase = "connected";
+    this.attach(secure);
+    secure.on("secure", () => this.log.debug({ protocol: secure.getProtocol() }, "TLS established"));
+  }
+
+  // ---- SASL (RFC 6120 §6) ------------------------------------------------------------------
+
+  private async handleSasl(el: Element): Promise<void> {
+    const name = el.getName();
+    if (name === "auth") {
+      const mechanism = el.attrs.mechanism ?? "";
+      if (this.sasl) return this.authFailed("malformed-request", "an exchange is already running");
+      if (!this.offeredMechanisms.includes(mechanism)) return this.authFailed("invalid-mechanism", `${mechanism} is not offered`);
+      const created = createServerMechanism(mechanism, this.saslContext());
+      if (!created) return this.authFailed("invalid-mechanism", `${mechanism} is not available`);
+      this.sasl = created;
+      return this.saslStep(el);
+    }
+    if (name === "response") {
+      if (!this.sasl) return this.authFailed("malformed-request", "no exchange is running");
+      return this.saslStep(el);
+    }
+    if (name === "abort") {
+      this.sasl = null;
+      this.write(serialize(xml("failure", { xmlns: NS.sasl }, xml("aborted", {}))));
+      return;
+    }
+    this.close("unsupported-stanza-type", `unknown SASL element <${name}/>`);
+  }
+
+  private saslContext() {
+    const users = this.server.storage.users;
+    const host = this.host;
+    const lookup = async (username: string) => {
+      const local = prepUsername(username);
+      return local === null ? null : users.get(host, local);
+    };
+    return {
+      channelBinding: this.secure ? this.channelBindings() : {},
+      offeredPlus: this.offeredMechanisms.some((m) => m.endsWith("-PLUS")),
+      getScramCredentials: async (username: string, hash: ScramHash) => {
+        const user = await lookup(username);
+        if (!user) return null;
+        return hash === "SHA-256" ? user.credentials.scramSha256 : user.credentials.scramSha1;
+      },
+      verifyPlain: async (username: string, password: string) => {
+        const user = await lookup(username);
+        const creds = user?.credentials.scramSha256 ?? unknownUserCredentials(username, "SHA-256");
+        const ok = verifyScramPassword(password, "SHA-256", creds);
+        return ok && user !== null;
+      },
+    };
+  }
+
+  private async saslStep(el: Element): Promise<void> {
+    const text = el.getText().trim();
+    let data: Buffer | null;
+    if (text === "") data = el.name === "auth" ? null : Buffer.alloc(0);
+    else if (text === "=") data = Buffer.alloc(0);
+    else if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) {
+      this.sasl = null;
+      return this.authFailed("incorrect-encoding", "the data is not base64");
+    } else data = Buffer.from(text, "base64");
+    const step = await this.sasl!.step(data);
+    if (step.kind === "challenge") {
+      this.write(serialize(xml("challenge", { xmlns: NS.sasl }, step.data.length ? step.data.toString("base64") : "=")));
+      return;
+    }
+    this.sasl = null;
+    if (step.kind === "failure") return this.authFailed(step.condition, step.text);
+    const local = prepUsername(step.username);
+    const user = local === null ? null : await this.server.storage.users.get(this.host, local);
+    if (!user || local === null) return this.authFailed("not-authorized");
+    if (user.disabled) return this.authFailed("account-disabled", "this account is disabled");
+    const account = makeJid(local, this.host);
+    if (step.authzid && step.authzid !== account.toString()) return this.authFailed("invalid-authzid", "you may only act as yourself");
+    this.account = account;
+    this.log.info({ account: account.toString() }, "authenticated");
+    this.write(serialize(xml("success", { xmlns: NS.sasl }, step.data && step.data.length ? step.data.toString("base64") : undefined)));
+    // RFC 6120 §6.4.6: both sides start a new stream; nothing that was buffered survives.
+    this.parser.reset();
+    this.streamOpened = false;
+  }
+
+  private async authFailed(condition: SaslFailureCondition, text?: string): Promise<void> {
+    this.sasl = null;
+    this.authFailures++;
+    const ipFailures = this.transport.authFailures.add(this.ip);
+    // Each failure from an address costs more time: online guessing gets slow fast.
+    const base = this.server.config.limits.authFailureDelayMs;
+    const delay = Math.min(base * 2 ** Math.min(ipFailures - 1, 5), 10_000);
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay).unref());
+    if (this.phase !== "open") return;
+    this.write(serialize(xml("failure", { xmlns: NS.sasl }, xml(condition, {}), text ? xml("text", { "xml:lang": "en" }, text) : null)));
+    if (this.authFailures >= this.server.config.limits.authFailuresBeforeClose) {
+      this.close("policy-violation", "too many failed authentication attempts");
+    }
+  }
+
+  // ---- binding (RFC 6120 §7) -----------------------------------------------------------------
+
+  private async bind(iq: Element): Promise<void> {
+    const requested = iq.getChild("bind", NS.bind)?.getChildText("resource") ?? "";
+    let resource: string;
+    if (requested === "") {
+      resource = randomBytes(6).toString("base64url");
+    } else {
+      try {
+        resource = opaqueString(requested);
+        if (Buffer.byteLength(resource) > 1023) throw new Error("too long");
+      } catch {
+        return this.send(errorReply(iq, new StanzaError("bad-request", "the resource is not a valid resourcepart"))!);
+      }
+    }
+    const jid = makeJid(this.account!.local, this.account!.domain, resource);
+    this.jid = jid;
+    const replaced = this.server.sessions.add(this);
+    // RFC 6120 §7.7.2.2: Parley lets the new session win and closes the old with <conflict/>.
+    if (replaced && replaced !== this) replaced.close("conflict", "replaced by a new connection with the same resource");
+    this.send(xml("iq", { type: "result", id: iq.attrs.id }, xml("bind", { xmlns: NS.bind }, xml("jid", {}, jid.toString()))));
+    this.log.info({ jid: jid.toString() }, "resource bound");
+    await this.server.hooks.fire<SessionEvent>("c2s/bound", { session: this });
+  }
+
+  // ---- output --------------------------------------------------------------------------------
+
+  send(stanza: Element): void {
+    if (this.phase !== "open") return;
+    this.write(serializeForStream(stanza, NS.client));
+  }
+
+  private write(data: string): void {
+    if (this.socket.destroyed) return;
+    this.lastWrite = Date.now();
+    this.socket.write(data);
+  }
+
+  close(condition?: StreamErrorCondition, text?: string): void {
+    if (this.phase === "closing" || this.phase === "closed") return;
+    if (!this.streamOpened) this.openStream(this.host || this.server.hosts[0], undefined);
+    if (condition) this.write(serialize(new StreamError(condition, text).toElement()));
+    this.write(STREAM_FOOTER);
+    this.phase = "closing";
+    this.queue = [];
+    this.closeReason = condition;
+    this.socket.end();
+    // A peer that never closes its side is cut off (RFC 6120 §4.4).
+    setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
+    void this.detach();
+  }
+
+  private closeReason: string | undefined;
+  private detached = false;
+
+  private onSocketClosed(): void {
+    this.phase = "closed";
+    void this.detach();
+  }
+
+  /** Leaves the registry and tells modules (presence goes unavailable, last activity is kept). */
+  private async detach(): Promise<void> {
+    if (this.detached) return;
+    this.detached = true;
+    clearInterval(this.timer);
+    this.transport.connections.delete(this);
+    if (this.jid) {
+      this.server.sessions.remove(this);
+      await this.server.hooks.fire<SessionEvent>("c2s/closed", { session: this, reason: this.closeReason });
+    }
+  }
+
+  /** Resolves once the socket has closed. */
+  closed(): Promise<void> {
+    if (this.socket.destroyed) return Promise.resolve();
+    return new Promise((resolve) => this.socket.once("close", () => resolve()));
+  }
+}
+
+function prepUsername(username: string): string | null {
+  try {
+    const local = usernameCaseMapped(username);
+    return Buffer.byteLength(local) <= 1023 ? local : null;
+  } catch {
+    return null;
+  }
+}
+
+export class C2sTransport implements Transport {
+  readonly name = "c2s";
+  readonly ports: number[] = [];
+  readonly connections = new Set<C2sConnection>();
+  readonly authFailures = new AuthFailures();
+  readonly log: Logger;
+  readonly tlsOptions: tls.TlsOptions;
+  private readonly listeners: net.Server[] = [];
+
+  constructor(private readonly server: Server, opts: C2sOptions) {
+    this.log = server.log.child({ part: "c2s" });
+    this.tlsOptions = serverTlsOptions(opts.certificates, server.hosts[0]);
+  }
+
+  async listen(): Promise<void> {
+    const c2s = this.server.config.c2s;
+    for (const host of c2s.interfaces) {
+      const plain = net.createServer((socket) => this.accept(socket, false));
+      await listen(plain, host, c2s.port);
+      this.listeners.push(plain);
+      this.ports.push((plain.address() as net.AddressInfo).port);
+      if (c2s.directTlsPort !== null) {
+        const direct = tls.createServer({ ...this.tlsOptions, ALPNProtocols: ["xmpp-client"] }, (socket) => this.accept(socket, true));
+        await listen(direct, host, c2s.directTlsPort);
+        this.listeners.push(direct);
+        this.ports.push((direct.address() as net.AddressInfo).port);
+      }
+    }
+    this.log.info({ ports: this.ports, interfaces: c2s.interfaces }, "c2s listening");
+  }
+
+  private accept(socket: net.Socket, directTls: boolean): void {
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 60_000);
+    const conn = new C2sConnection(this.server, socket, this, directTls);
+    this.connections.add(conn);
+  }
+
+  async stop(): Promise<void> {
+    for (const l of this.listeners) l.close();
+    const all = [...this.connections];
+    for (const c of all) c.close("system-shutdown", "the server is shutting down");
+    await Promise.race([Promise.all(all.map((c) => c.closed())), new Promise((r) => setTimeout(r, CLOSE_GRACE_MS + 100).unref())]);
+  }
+}
+
+function listen(server: net.Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
