@@ -1,5 +1,5 @@
 // Channel binding types for SCRAM-*-PLUS: RFC 9266 (tls-exporter) and RFC 5929 §4
-// (tls-server-end-point). The transport reads the bytes from its TLS socket; this file names the
+// (tls-server-end-point, reading RSASSA-PSS parameters per RFC 4055 §3.1). The transport reads the bytes from its TLS socket; this file names the
 // types, holds the RFC 9266 exporter parameters, and computes tls-server-end-point from a
 // certificate, which needs no socket.
 //
@@ -21,8 +21,8 @@ export function isChannelBindingType(name: string): name is ChannelBindingType {
 }
 
 // RFC 5929 §4.1: hash the certificate with the hash of its signature algorithm, except that MD5
-// and SHA-1 are replaced by SHA-256. Algorithms with no single hash (Ed25519, Ed448, RSASSA-PSS
-// whose hash sits in parameters) leave the binding undefined.
+// and SHA-1 are replaced by SHA-256. Algorithms with no single hash (Ed25519, Ed448) leave the
+// binding undefined; RSASSA-PSS names its hash in its parameters (see pssHash).
 const HASH_BY_SIGNATURE_OID: Readonly<Record<string, string>> = {
   "1.2.840.113549.1.1.4": "sha256", // md5WithRSAEncryption
   "1.2.840.113549.1.1.5": "sha256", // sha1WithRSAEncryption
@@ -40,27 +40,70 @@ const HASH_BY_SIGNATURE_OID: Readonly<Record<string, string>> = {
   "2.16.840.1.101.3.4.3.2": "sha256", // dsa-with-sha256
 };
 
+const RSASSA_PSS = "1.2.840.113549.1.1.10";
+const MGF1 = "1.2.840.113549.1.1.8";
+const SHA1 = "1.3.14.3.2.26";
+/** Digest algorithm OIDs, with SHA-1 replaced by SHA-256 as for signatures. */
+const HASH_BY_DIGEST_OID: Readonly<Record<string, string>> = {
+  [SHA1]: "sha256",
+  "2.16.840.1.101.3.4.2.4": "sha224",
+  "2.16.840.1.101.3.4.2.1": "sha256",
+  "2.16.840.1.101.3.4.2.2": "sha384",
+  "2.16.840.1.101.3.4.2.3": "sha512",
+};
+
 /**
  * RFC 5929 §4.1 tls-server-end-point data for the server's certificate (DER), or null when the
  * certificate cannot be read or its signature algorithm leaves the binding undefined.
  */
 export function tlsServerEndPoint(certificateDer: Buffer): Buffer | null {
-  const oid = signatureAlgorithmOid(certificateDer);
-  const hash = oid === null ? undefined : HASH_BY_SIGNATURE_OID[oid];
-  return hash === undefined ? null : createHash(hash).update(certificateDer).digest();
+  const hash = endPointHash(certificateDer);
+  return hash === null ? null : createHash(hash).update(certificateDer).digest();
 }
 
 /** The OID of Certificate.signatureAlgorithm (RFC 5280 §4.1.1.2), as dotted text. */
 export function signatureAlgorithmOid(der: Buffer): string | null {
-  const certificate = readTlv(der, 0);
-  if (certificate?.tag !== SEQUENCE || certificate.end !== der.length) return null;
-  const tbsCertificate = readTlv(der, certificate.start);
-  if (tbsCertificate?.tag !== SEQUENCE) return null;
-  const algorithm = readTlv(der, tbsCertificate.end);
-  if (algorithm?.tag !== SEQUENCE || algorithm.end > certificate.end) return null;
-  const oid = readTlv(der, algorithm.start);
-  if (oid?.tag !== OBJECT_IDENTIFIER || oid.end > algorithm.end) return null;
-  return decodeOid(der.subarray(oid.start, oid.end));
+  const algorithm = signatureAlgorithm(der);
+  return algorithm === null ? null : algorithm.oid;
+}
+
+function endPointHash(der: Buffer): string | null {
+  const algorithm = signatureAlgorithm(der);
+  if (algorithm === null) return null;
+  if (algorithm.oid === RSASSA_PSS) return pssHash(der, algorithm.parameters);
+  return HASH_BY_SIGNATURE_OID[algorithm.oid] ?? null;
+}
+
+// RFC 4055 §3.1 RSASSA-PSS-params: hashAlgorithm [0] defaults to SHA-1 and maskGenAlgorithm [1]
+// to MGF1 with SHA-1, and the two hashes may differ. Only when they agree does the signature
+// use a single hash that RFC 5929 can name.
+const PSS_HASH_ALGORITHM = 0xa0;
+const PSS_MASK_GEN_ALGORITHM = 0xa1;
+
+function pssHash(der: Buffer, parameters: Tlv | null): string | null {
+  let hashOid = SHA1;
+  let maskHashOid = SHA1;
+  if (parameters !== null) {
+    if (parameters.tag !== SEQUENCE) return null;
+    // Every TLV is at least two bytes, so offset only grows and the walk ends in the parameters.
+    for (let offset = parameters.start; offset < parameters.end; ) {
+      const field = readTlv(der, offset, parameters.end);
+      if (field === null) return null;
+      offset = field.end;
+      if (field.tag !== PSS_HASH_ALGORITHM && field.tag !== PSS_MASK_GEN_ALGORITHM) continue;
+      const algorithm = explicitAlgorithm(der, field);
+      if (algorithm === null) return null;
+      if (field.tag === PSS_HASH_ALGORITHM) {
+        hashOid = algorithm.oid;
+        continue;
+      }
+      if (algorithm.oid !== MGF1 || algorithm.parameters === null) return null;
+      const maskHash = algorithmIdentifier(der, algorithm.parameters);
+      if (maskHash === null) return null;
+      maskHashOid = maskHash.oid;
+    }
+  }
+  return hashOid === maskHashOid ? (HASH_BY_DIGEST_OID[hashOid] ?? null) : null;
 }
 
 const SEQUENCE = 0x30;
@@ -72,22 +115,56 @@ interface Tlv {
   end: number;
 }
 
-// DER only: definite lengths, single-byte tags, which is all a certificate's outer layers use.
-function readTlv(der: Buffer, offset: number): Tlv | null {
-  if (offset + 2 > der.length) return null;
+interface AlgorithmIdentifier {
+  oid: string;
+  parameters: Tlv | null;
+}
+
+/** Certificate.signatureAlgorithm: the certificate's second field, after the TBSCertificate. */
+function signatureAlgorithm(der: Buffer): AlgorithmIdentifier | null {
+  const certificate = readTlv(der, 0);
+  if (certificate?.tag !== SEQUENCE || certificate.end !== der.length) return null;
+  const tbsCertificate = readTlv(der, certificate.start, certificate.end);
+  if (tbsCertificate?.tag !== SEQUENCE) return null;
+  const algorithm = readTlv(der, tbsCertificate.end, certificate.end);
+  return algorithm === null ? null : algorithmIdentifier(der, algorithm);
+}
+
+/** RFC 5280 §4.1.1.2 AlgorithmIdentifier: SEQUENCE { OBJECT IDENTIFIER, parameters OPTIONAL }. */
+function algorithmIdentifier(der: Buffer, sequence: Tlv): AlgorithmIdentifier | null {
+  if (sequence.tag !== SEQUENCE) return null;
+  const oid = readTlv(der, sequence.start, sequence.end);
+  if (oid?.tag !== OBJECT_IDENTIFIER) return null;
+  const dotted = decodeOid(der.subarray(oid.start, oid.end));
+  if (dotted === null) return null;
+  if (oid.end === sequence.end) return { oid: dotted, parameters: null };
+  const parameters = readTlv(der, oid.end, sequence.end);
+  return parameters?.end === sequence.end ? { oid: dotted, parameters } : null;
+}
+
+/** An [n] EXPLICIT field holding exactly one AlgorithmIdentifier. */
+function explicitAlgorithm(der: Buffer, field: Tlv): AlgorithmIdentifier | null {
+  const inner = readTlv(der, field.start, field.end);
+  return inner?.end === field.end ? algorithmIdentifier(der, inner) : null;
+}
+
+// DER only: definite lengths, single-byte tags, which is all a certificate's outer layers and
+// algorithm identifiers use. A TLV must end by `limit`, the end of whatever encloses it.
+function readTlv(der: Buffer, offset: number, limit: number = der.length): Tlv | null {
+  if (offset + 2 > limit) return null;
   const tag = der[offset]!;
   const first = der[offset + 1]!;
   let start = offset + 2;
   let length = first;
   if (first >= 0x80) {
     const lengthBytes = first & 0x7f;
-    if (lengthBytes === 0 || lengthBytes > 4 || start + lengthBytes > der.length) return null;
+    if (lengthBytes === 0 || lengthBytes > 4 || start + lengthBytes > limit) return null;
     length = 0;
     for (let i = 0; i < lengthBytes; i++) length = length * 256 + der[start + i]!;
     start += lengthBytes;
   }
   const end = start + length;
-  return end > der.length ? null : { tag, start, end };
+  return end > limit ? null : { tag, start, end };
 }
 
 function decodeOid(bytes: Buffer): string | null {

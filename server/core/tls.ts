@@ -14,6 +14,7 @@ import { chmod, mkdir, readFile, rename, stat, writeFile } from "node:fs/promise
 import { join } from "node:path";
 import { createSecureContext } from "node:tls";
 import type { SecureContext, TLSSocket, TlsOptions } from "node:tls";
+import { TLS_EXPORTER_LABEL, TLS_EXPORTER_LENGTH, tlsServerEndPoint } from "../../protocol/sasl/index.ts";
 import { ConfigError } from "./config.ts";
 import type { Config } from "./config.ts";
 
@@ -76,7 +77,7 @@ function time(date: Date): Buffer {
 }
 
 // ---------------------------------------------------------------------------------------------
-// DER reading: enough to walk a certificate's outer structure.
+// DER reading: enough to take the public key out of a SubjectPublicKeyInfo.
 
 interface Tlv {
   readonly tag: number;
@@ -104,21 +105,6 @@ function readTlvs(bytes: Buffer): Tlv[] {
     offset = end;
   }
   return items;
-}
-
-function decodeObjectIdentifier(content: Buffer): string {
-  const arcs: number[] = [];
-  let value = 0;
-  for (const byte of content) {
-    value = value * 128 + (byte & 0x7f);
-    if (!(byte & 0x80)) {
-      arcs.push(value);
-      value = 0;
-    }
-  }
-  const first = arcs.shift() ?? 0;
-  const top = first < 80 ? Math.floor(first / 40) : 2;
-  return [top, first - top * 40, ...arcs].join(".");
 }
 
 function only(bytes: Buffer, tag: number): Tlv {
@@ -464,58 +450,6 @@ export function serverTlsOptions(certs: DomainCertificates, defaultHost: string)
 // ---------------------------------------------------------------------------------------------
 // Channel bindings.
 
-/** RFC 5929 §4.1: MD5 and SHA-1 are replaced by SHA-256; any other single hash is used as is. */
-const SIGNATURE_HASHES: Readonly<Record<string, string>> = {
-  "1.2.840.113549.1.1.4": "sha256", // md5WithRSAEncryption
-  "1.2.840.113549.1.1.5": "sha256", // sha1WithRSAEncryption
-  "1.2.840.113549.1.1.14": "sha224",
-  "1.2.840.113549.1.1.11": "sha256",
-  "1.2.840.113549.1.1.12": "sha384",
-  "1.2.840.113549.1.1.13": "sha512",
-  "1.2.840.10045.4.1": "sha256", // ecdsa-with-SHA1
-  "1.2.840.10045.4.3.1": "sha224",
-  "1.2.840.10045.4.3.2": "sha256",
-  "1.2.840.10045.4.3.3": "sha384",
-  "1.2.840.10045.4.3.4": "sha512",
-  "1.2.840.10040.4.3": "sha256", // dsa-with-sha1
-  "2.16.840.1.101.3.4.3.1": "sha224", // dsa-with-sha224
-  "2.16.840.1.101.3.4.3.2": "sha256", // dsa-with-sha256
-};
-const RSASSA_PSS = "1.2.840.113549.1.1.10";
-const DIGESTS: Readonly<Record<string, string>> = {
-  "1.3.14.3.2.26": "sha256", // SHA-1, replaced as above
-  "2.16.840.1.101.3.4.2.4": "sha224",
-  "2.16.840.1.101.3.4.2.1": "sha256",
-  "2.16.840.1.101.3.4.2.2": "sha384",
-  "2.16.840.1.101.3.4.2.3": "sha512",
-};
-
-/** The hash RFC 5929 §4.1 picks for a certificate; undefined when its signature uses none (Ed25519) or several. */
-function endPointHash(certificateDer: Buffer): string | undefined {
-  const [, algorithm] = readTlvs(only(certificateDer, 0x30).content);
-  if (!algorithm || algorithm.tag !== 0x30) throw new Error("unexpected DER structure");
-  const [oid, parameters] = readTlvs(algorithm.content);
-  const signatureOid = decodeObjectIdentifier(oid.content);
-  if (signatureOid !== RSASSA_PSS) return SIGNATURE_HASHES[signatureOid];
-  // RFC 4055 §3.1: hashAlgorithm [0] defaults to SHA-1, and the MGF1 hash may differ from it.
-  const fields = parameters?.tag === 0x30 ? readTlvs(parameters.content) : [];
-  const hashField = fields.find((field) => field.tag === 0xa0);
-  const mgfField = fields.find((field) => field.tag === 0xa1);
-  const hashOid = hashField ? decodeObjectIdentifier(readTlvs(only(hashField.content, 0x30).content)[0].content) : "1.3.14.3.2.26";
-  let mgfHashOid = "1.3.14.3.2.26";
-  if (mgfField) {
-    const [, mgfParameters] = readTlvs(only(mgfField.content, 0x30).content);
-    if (mgfParameters?.tag === 0x30) mgfHashOid = decodeObjectIdentifier(readTlvs(mgfParameters.content)[0].content);
-  }
-  return hashOid === mgfHashOid ? DIGESTS[hashOid] : undefined;
-}
-
-/** RFC 5929 §4.1 tls-server-end-point: the server certificate's hash, or undefined when undefined by the RFC. */
-export function tlsServerEndPoint(certificateDer: Buffer): Buffer | undefined {
-  const hash = endPointHash(certificateDer);
-  return hash ? createHash(hash).update(certificateDer).digest() : undefined;
-}
-
 export interface ChannelBindings {
   /** RFC 9266; only over TLS 1.3, where the exporter is bound to the full handshake. */
   readonly "tls-exporter"?: Buffer;
@@ -530,13 +464,13 @@ export interface ChannelBindings {
 export function channelBindingData(socket: TLSSocket, side: "server" | "client" = "server"): ChannelBindings {
   const bindings: { "tls-exporter"?: Buffer; "tls-server-end-point"?: Buffer } = {};
   if (socket.getProtocol() === "TLSv1.3") {
-    bindings["tls-exporter"] = socket.exportKeyingMaterial(32, "EXPORTER-Channel-Binding", Buffer.alloc(0));
+    bindings["tls-exporter"] = socket.exportKeyingMaterial(TLS_EXPORTER_LENGTH, TLS_EXPORTER_LABEL, Buffer.alloc(0));
   }
   const certificate = side === "server" ? socket.getCertificate() : socket.getPeerCertificate();
   const raw = (certificate as { raw?: unknown } | null)?.raw;
   if (Buffer.isBuffer(raw) && raw.length > 0) {
     const endPoint = tlsServerEndPoint(raw);
-    if (endPoint) bindings["tls-server-end-point"] = endPoint;
+    if (endPoint !== null) bindings["tls-server-end-point"] = endPoint;
   }
   return bindings;
 }

@@ -2,9 +2,9 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import * as xmppXml from "@xmpp/xml";
-import { Element, xml } from "../../protocol/xml/element.ts";
+import { xml } from "../../protocol/xml/element.ts";
 import { NS } from "../../protocol/ns.ts";
+import { reparse } from "../support/xml.ts";
 import {
   StanzaError,
   StreamError,
@@ -20,25 +20,6 @@ import {
   type StanzaErrorCondition,
   type StanzaErrorType,
 } from "../../protocol/errors.ts";
-
-// What a client sees is the serialised XML, so these specs re-read it with the parser xmpp.js
-// clients use. (Its Parser is not in our type declarations, hence the cast.)
-type XmppJsParser = { on(event: string, fn: (el: Element) => void): void; write(s: string): void; end(): void };
-const { Parser } = xmppXml as unknown as { Parser: new () => XmppJsParser };
-
-function reparse(el: Element): Element {
-  const parser = new Parser();
-  let root: Element | undefined;
-  parser.on("start", (e) => (root = e));
-  parser.on("element", (e) => root!.append(e));
-  parser.on("error", (e) => {
-    throw e;
-  });
-  parser.write(el.toString());
-  parser.end();
-  assert.ok(root, "serialised element could not be re-read");
-  return root;
-}
 
 // RFC 6120 §8.3.3, written out independently of the implementation's table.
 const RFC_6120_TYPES: Record<StanzaErrorCondition, StanzaErrorType> = {

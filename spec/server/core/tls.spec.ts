@@ -23,7 +23,6 @@ import {
   generateSelfSigned,
   serverTlsOptions,
   sniCallback,
-  tlsServerEndPoint,
 } from "../../../server/core/tls.ts";
 import type { CertificatePair, DomainCertificates } from "../../../server/core/tls.ts";
 
@@ -309,6 +308,24 @@ describe("channel bindings", () => {
       assert.deepEqual(serverSide["tls-server-end-point"], channelBindingData(client, "client")["tls-server-end-point"]);
     });
   });
+
+  test("an Ed25519 certificate leaves tls-server-end-point out (RFC 5929 names no hash for it)", { ...TIMEOUT, skip: !hasOpenssl() }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "parley-openssl-"));
+    let ed25519: CertificatePair;
+    try {
+      const [keyPath, certPath] = [join(dir, "k"), join(dir, "c")];
+      execFileSync("openssl", ["req", "-x509", "-nodes", "-newkey", "ed25519", "-subj", "/CN=example.com", "-addext", "subjectAltName=DNS:example.com", "-days", "1", "-keyout", keyPath, "-out", certPath], { stdio: "ignore" });
+      ed25519 = { certPem: readFileSync(certPath, "utf8"), keyPem: readFileSync(keyPath, "utf8") };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    await connect(directTls({ "example.com": ed25519 }, "example.com"), { servername: "example.com", ca: ed25519.certPem }, ({ server, client }) => {
+      const serverSide = channelBindingData(server);
+      assert.equal(serverSide["tls-server-end-point"], undefined);
+      assert.equal(channelBindingData(client, "client")["tls-server-end-point"], undefined);
+      assert.equal(serverSide["tls-exporter"]?.length, 32);
+    });
+  });
 });
 
 const rsaKeys = (() => {
@@ -331,42 +348,6 @@ function forgeCertificate(digest: forge.md.MessageDigest, opts: { issuerName?: s
   cert.sign(rsaKeys.privateKey, digest);
   return forge.pki.certificateToPem(cert);
 }
-
-describe("tlsServerEndPoint (RFC 5929 §4.1)", () => {
-  const der = (pem: string) => new X509Certificate(pem).raw;
-
-  for (const [name, digest, hash] of [
-    ["MD5", () => forge.md.md5.create(), "sha256"],
-    ["SHA-1", () => forge.md.sha1.create(), "sha256"],
-    ["SHA-256", () => forge.md.sha256.create(), "sha256"],
-    ["SHA-384", () => forge.md.sha384.create(), "sha384"],
-    ["SHA-512", () => forge.md.sha512.create(), "sha512"],
-  ] as const) {
-    test(`an RSA certificate signed with ${name} is hashed with ${hash}`, () => {
-      const certificate = der(forgeCertificate(digest()));
-      assert.deepEqual(tlsServerEndPoint(certificate), createHash(hash).update(certificate).digest());
-    });
-  }
-
-  const opensslCertificate = (args: string[]): Buffer => {
-    const dir = mkdtempSync(join(tmpdir(), "parley-openssl-"));
-    try {
-      execFileSync("openssl", ["req", "-x509", "-nodes", "-subj", "/CN=example.com", "-days", "1", "-keyout", join(dir, "k"), "-out", join(dir, "c"), ...args], { stdio: "ignore" });
-      return der(readFileSync(join(dir, "c"), "utf8"));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
-
-  test("RSASSA-PSS uses the hash named in its parameters", { skip: !hasOpenssl() }, () => {
-    const certificate = opensslCertificate(["-newkey", "rsa-pss", "-pkeyopt", "rsa_keygen_bits:1024", "-sha384", "-sigopt", "rsa_mgf1_md:sha384"]);
-    assert.deepEqual(tlsServerEndPoint(certificate), createHash("sha384").update(certificate).digest());
-  });
-
-  test("Ed25519 signatures use no single hash, so the binding is undefined", { skip: !hasOpenssl() }, () => {
-    assert.equal(tlsServerEndPoint(opensslCertificate(["-newkey", "ed25519"])), undefined);
-  });
-});
 
 describe("ensureCertificates", () => {
   const configIn = (dir: string, extra = "") => parseConfig(`domains = ["example.com", "chat.test"]\n${extra}`, dir);
