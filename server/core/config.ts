@@ -27,6 +27,12 @@ export interface C2sConfig {
   readonly requireEncryption: boolean;
   /** Offer SASL PLAIN; it is only ever offered over TLS whatever this says. */
   readonly allowPlain: boolean;
+  /**
+   * RFC 5802 §6 downgrade rule without exception: a client that sends "y" after we offered
+   * -PLUS always fails, even when its earlier -PLUS attempt on this stream asked for a binding
+   * type we lack (slixmpp 1.8 asks for tls-unique, which TLS 1.3 does not have).
+   */
+  readonly strictChannelBinding: boolean;
 }
 
 export interface S2sConfig {
@@ -376,6 +382,7 @@ function readConfig(root: SettingsReader, baseDir: string, file: string | null):
     directTlsPort: c2sReader.integer("direct_tls_port", 0, MAX_PORT, 5223) || null,
     requireEncryption: c2sReader.boolean("require_encryption", true),
     allowPlain: c2sReader.boolean("allow_plain", true),
+    strictChannelBinding: c2sReader.boolean("strict_channel_binding", false),
   };
   if (c2s.directTlsPort === c2s.port) c2sReader.problem("direct_tls_port", `${c2s.port} is already c2s.port`);
   c2sReader.finishTable();

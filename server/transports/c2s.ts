@@ -121,6 +121,8 @@ export class C2sConnection implements ClientSession {
   private sasl: SaslServerSession | null = null;
   private offeredMechanisms: string[] = [];
   private authFailures = 0;
+  /** The client tried -PLUS with a channel-binding type this connection cannot provide. */
+  private askedUnavailableBinding = false;
   private queue: Element[] = [];
   private processing = false;
   private paused = false;
@@ -379,6 +381,7 @@ export class C2sConnection implements ClientSession {
       const mechanism = el.attrs.mechanism ?? "";
       if (this.sasl) return this.authFailed("malformed-request", "an exchange is already running");
       if (!this.offeredMechanisms.includes(mechanism)) return this.authFailed("invalid-mechanism", `${mechanism} is not offered`);
+      if (mechanism.endsWith("-PLUS")) this.noteRequestedBinding(el.getText().trim());
       const created = createServerMechanism(mechanism, this.saslContext());
       if (!created) return this.authFailed("invalid-mechanism", `${mechanism} is not available`);
       this.sasl = created;
@@ -396,6 +399,12 @@ export class C2sConnection implements ClientSession {
     this.close("unsupported-stanza-type", `unknown SASL element <${name}/>`);
   }
 
+  private noteRequestedBinding(initialResponse: string): void {
+    const gs2 = Buffer.from(initialResponse, "base64").toString("latin1");
+    const type = /^p=([A-Za-z0-9.-]+),/.exec(gs2)?.[1];
+    if (type && !(type in this.channelBindings())) this.askedUnavailableBinding = true;
+  }
+
   private saslContext() {
     const users = this.server.storage.users;
     const host = this.host;
@@ -405,7 +414,11 @@ export class C2sConnection implements ClientSession {
     };
     return {
       channelBinding: this.secure ? this.channelBindings() : {},
-      offeredPlus: this.offeredMechanisms.some((m) => m.endsWith("-PLUS")),
+      // RFC 5802 §6: "y" after we offered -PLUS means the offer was stripped, unless this client
+      // saw it and already failed with a binding type we lack (see c2s.strict_channel_binding).
+      offeredPlus:
+        this.offeredMechanisms.some((m) => m.endsWith("-PLUS")) &&
+        (this.server.config.c2s.strictChannelBinding || !this.askedUnavailableBinding),
       getScramCredentials: async (username: string, hash: ScramHash) => {
         const user = await lookup(username);
         if (!user) return null;

@@ -37,7 +37,7 @@ describe("defaults", () => {
       file: null,
       domains: ["localhost"],
       dataDir: "/srv/parley/data",
-      c2s: { interfaces: ["127.0.0.1"], port: 5222, directTlsPort: 5223, requireEncryption: true, allowPlain: true },
+      c2s: { interfaces: ["127.0.0.1"], port: 5222, directTlsPort: 5223, requireEncryption: true, allowPlain: true, strictChannelBinding: false },
       s2s: { enabled: false, interfaces: ["127.0.0.1"], port: 5269 },
       tls: { certificate: null, key: null, domains: {} },
       database: { dialect: "sqlite", path: "/srv/parley/data/parley.sqlite" },

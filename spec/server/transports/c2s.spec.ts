@@ -5,6 +5,7 @@ import { startTestServer, type TestServer } from "../../support/server.ts";
 import { SaslFailure } from "../../../conformance/client/client.ts";
 import { xml } from "../../../protocol/xml/element.ts";
 import { NS } from "../../../protocol/ns.ts";
+import { createScramClient } from "../../../protocol/sasl/index.ts";
 
 let t: TestServer;
 before(async () => {
@@ -115,6 +116,48 @@ describe("stream negotiation", () => {
     socket.write(HEADER.replace("to='localhost' version='1.0'", "to='localhost'"));
     await closed;
     assert.match(text(), /<unsupported-version /);
+  });
+});
+
+/** slixmpp 1.8's sequence: -PLUS with tls-unique (absent under TLS 1.3), then SCRAM with "y". */
+async function tlsUniqueThenY(s: TestServer): Promise<string> {
+  const c = await s.connect();
+  const fake = createScramClient("SHA-256", { username: "romeo", password: "pass-romeo", channelBinding: { type: "tls-unique", data: Buffer.alloc(12) } });
+  c.send(xml("auth", { xmlns: NS.sasl, mechanism: "SCRAM-SHA-256-PLUS" }, fake.first().toString("base64")));
+  const first = await c.next((el) => el.getNS() === NS.sasl);
+  assert.equal(first.getName(), "failure");
+  const y = createScramClient("SHA-256", { username: "romeo", password: "pass-romeo", channelBinding: { type: "tls-exporter", data: Buffer.alloc(32) }, serverSupportsPlus: false });
+  c.send(xml("auth", { xmlns: NS.sasl, mechanism: "SCRAM-SHA-256" }, y.first().toString("base64")));
+  const challenge = await c.next((el) => el.getNS() === NS.sasl);
+  if (challenge.getName() !== "challenge") return challenge.getChildElements()[0].getName();
+  c.send(xml("response", { xmlns: NS.sasl }, y.final(Buffer.from(challenge.getText(), "base64")).toString("base64")));
+  const outcome = await c.next((el) => el.getNS() === NS.sasl);
+  c.destroy();
+  return outcome.getName() === "success" ? "success" : outcome.getChildElements()[0].getName();
+}
+
+describe("SCRAM downgrade protection (RFC 5802 §6)", () => {
+  test('"y" without having tried -PLUS is refused as a stripped offer', async () => {
+    const c = await t.connect();
+    const y = createScramClient("SHA-256", { username: "romeo", password: "pass-romeo", channelBinding: { type: "tls-exporter", data: Buffer.alloc(32) }, serverSupportsPlus: false });
+    c.send(xml("auth", { xmlns: NS.sasl, mechanism: "SCRAM-SHA-256" }, y.first().toString("base64")));
+    const r = await c.next((el) => el.getNS() === NS.sasl);
+    assert.equal(r.getName(), "failure");
+    assert.ok(r.getChild("not-authorized"));
+    c.destroy();
+  });
+
+  test('a client whose -PLUS attempt asked for a type we lack may fall back with "y"', async () => {
+    assert.equal(await tlsUniqueThenY(t), "success");
+  });
+
+  test("strict_channel_binding refuses that fallback too", async () => {
+    const s = await startTestServer({ users: ["romeo"], toml: "[c2s]\nstrict_channel_binding = true\n" });
+    try {
+      assert.equal(await tlsUniqueThenY(s), "not-authorized");
+    } finally {
+      await s.stop();
+    }
   });
 });
 
