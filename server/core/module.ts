@@ -46,6 +46,11 @@ export interface Identity {
   name?: string;
 }
 
+export interface DiscoInfo {
+  features: Set<string>;
+  identities: Identity[];
+}
+
 /** What the core offers modules. */
 export interface ModuleApi {
   readonly name: string;
@@ -69,6 +74,8 @@ export interface ModuleApi {
    */
   onIq(type: "get" | "set", ns: string, name: string, fn: IqHandler, opts?: { targets?: Target[]; priority?: number }): void;
 
+  /** What disco#info shows for the server and for accounts, as the loaded modules declared it. */
+  readonly disco: { readonly host: DiscoInfo; readonly account: DiscoInfo };
   /** A disco#info feature (XEP-0030) of the server (`host`) or of every account (`account`). */
   addFeature(ns: string, on?: "host" | "account"): void;
   addIdentity(identity: Identity, on?: "host" | "account"): void;

@@ -6,7 +6,7 @@ import { StanzaError, errorReply } from "../../protocol/errors.ts";
 import { Hooks, type HookHandler } from "./hooks.ts";
 import { Router, type IqEvent, type StanzaEvent, type Target } from "./router.ts";
 import { LocalSessionRegistry, type ClientSession } from "./sessions.ts";
-import { moduleStore, runIqHandler, type Identity, type IqHandler, type ModuleApi, type ModuleDefinition } from "./module.ts";
+import { moduleStore, runIqHandler, type DiscoInfo, type IqHandler, type ModuleApi, type ModuleDefinition } from "./module.ts";
 import type { Config } from "./config.ts";
 import type { Storage } from "./storage/index.ts";
 import type { Logger } from "./log.ts";
@@ -16,11 +16,6 @@ export interface Transport {
   /** Ports actually listened on (useful with port 0 in tests). */
   readonly ports: number[];
   stop(): Promise<void>;
-}
-
-export interface DiscoInfo {
-  features: Set<string>;
-  identities: Identity[];
 }
 
 export class Server {
@@ -110,6 +105,7 @@ export class Server {
           }, opts.priority);
         }
       },
+      disco: this.disco,
       addFeature: (ns, on = "host") => {
         this.disco[on].features.add(ns);
       },
@@ -194,4 +190,4 @@ export class Server {
   }
 }
 
-export type { Target, StanzaError };
+export type { Target, StanzaError, DiscoInfo };

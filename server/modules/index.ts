@@ -2,5 +2,10 @@
 // any of them off, and a module that is not loaded is not advertised anywhere.
 import type { ModuleDefinition } from "../core/module.ts";
 import ping from "./ping/index.ts";
+import message from "./message/index.ts";
+import version from "./version/index.ts";
+import time from "./time/index.ts";
+import last from "./last/index.ts";
+import disco from "./disco/index.ts";
 
-export const builtinModules: ModuleDefinition[] = [ping];
+export const builtinModules: ModuleDefinition[] = [ping, message, version, time, last, disco];
