@@ -25,6 +25,11 @@ export interface ConnectOptions {
   insecure?: boolean;
   /** Default time to wait for anything, ms. */
   timeout?: number;
+  /**
+   * Open the TCP (or Direct TLS) connection only: no stream header, no STARTTLS. The caller
+   * writes the header itself, to see how a server treats a bad one (RFC 6120 §4.9.3).
+   */
+  raw?: boolean;
 }
 
 export interface LoginOptions {
@@ -40,6 +45,8 @@ export interface LoginOptions {
 const SUPPORTED = ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"];
 
 export class SaslFailure extends Error {
+  /** The <failure/> element as received, when there was one. */
+  element?: Element;
   constructor(readonly condition: string, readonly text?: string) {
     super(`SASL failure: ${condition}${text ? ` (${text})` : ""}`);
   }
@@ -114,6 +121,7 @@ export class XmppClient {
       });
     });
     this.attach();
+    if (this.opts.raw) return;
     await this.restart();
     if (!this.secure && !this.opts.noTls && this.features?.getChild("starttls", NS.tls)) await this.starttls();
   }
@@ -187,11 +195,16 @@ export class XmppClient {
     return this.features?.getChild("mechanisms", NS.sasl)?.getChildren("mechanism").map((m) => m.getText()) ?? [];
   }
 
+  /** The strongest offered mechanism this client can use on this connection, if any. */
+  chooseMechanism(): string | undefined {
+    const offered = this.mechanisms();
+    return SUPPORTED.find((m) => offered.includes(m) && (!m.endsWith("-PLUS") || this.bindingData() !== null));
+  }
+
   /** Authenticates and (unless noBind) binds a resource; resolves with the full JID. */
   async login(o: LoginOptions): Promise<string> {
-    const offered = this.mechanisms();
-    const mechanism = o.mechanism ?? SUPPORTED.find((m) => offered.includes(m) && (!m.endsWith("-PLUS") || this.bindingData() !== null));
-    if (!mechanism) throw new Error(`no usable mechanism among ${offered.join(", ")}`);
+    const mechanism = o.mechanism ?? this.chooseMechanism();
+    if (!mechanism) throw new Error(`no usable mechanism among ${this.mechanisms().join(", ")}`);
     await this.authenticate(mechanism, o.username, o.password);
     await this.restart();
     if (o.noBind) return `${o.username}@${this.opts.domain}`;
@@ -323,5 +336,7 @@ export class XmppClient {
 
 function failureOf(el: Element): SaslFailure {
   const condition = el.getChildElements().find((c) => c.getName() !== "text")?.getName() ?? "unknown";
-  return new SaslFailure(condition, el.getChildText("text") ?? undefined);
+  const failure = new SaslFailure(condition, el.getChildText("text") ?? undefined);
+  failure.element = el;
+  return failure;
 }

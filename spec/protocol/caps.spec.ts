@@ -3,28 +3,10 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import * as xmppXml from "@xmpp/xml";
-import { type Element } from "../../protocol/xml/element.ts";
+import { parseXml } from "../support/xml.ts";
 import { NS } from "../../protocol/ns.ts";
 import { capsElement, capsVer, discoInfoFromQuery, octetCompare, verificationString, type CapsInput } from "../../protocol/caps.ts";
 import type { DataForm } from "../../protocol/forms.ts";
-
-type XmppJsParser = { on(event: string, fn: (el: Element) => void): void; write(s: string): void; end(): void };
-const { Parser } = xmppXml as unknown as { Parser: new () => XmppJsParser };
-
-function parseXml(text: string): Element {
-  const parser = new Parser();
-  let root: Element | undefined;
-  parser.on("start", (e) => (root = e));
-  parser.on("element", (e) => root!.append(e));
-  parser.on("error", (e) => {
-    throw e;
-  });
-  parser.write(text);
-  parser.end();
-  assert.ok(root);
-  return root;
-}
 
 // §5.2, Example 2 (the disco#info answer of Exodus).
 const SIMPLE = `<query xmlns='http://jabber.org/protocol/disco#info' node='http://code.google.com/p/exodus#QgayPKawpkPSDYmwT/WM94uAlu0='>
