@@ -6,6 +6,8 @@ import message from "./message/index.ts";
 import version from "./version/index.ts";
 import time from "./time/index.ts";
 import last from "./last/index.ts";
+import vcard from "./vcard/index.ts";
+import register from "./register/index.ts";
 import disco from "./disco/index.ts";
 
-export const builtinModules: ModuleDefinition[] = [ping, message, version, time, last, disco];
+export const builtinModules: ModuleDefinition[] = [ping, message, version, time, last, vcard, register, disco];

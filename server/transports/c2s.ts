@@ -493,6 +493,10 @@ export class C2sConnection implements ClientSession {
         return this.send(errorReply(iq, new StanzaError("bad-request", "the resource is not a valid resourcepart"))!);
       }
     }
+    // The account may have been deleted between authentication and binding.
+    if (!(await this.server.storage.users.exists(this.account!.domain, this.account!.local))) {
+      return this.close("not-authorized", "this account no longer exists");
+    }
     const jid = makeJid(this.account!.local, this.account!.domain, resource);
     this.jid = jid;
     const replaced = this.server.sessions.add(this);
