@@ -170,3 +170,13 @@ describe("README protocol table", () => {
     }
   });
 });
+
+describe("the committed files", () => {
+  test("README.md's protocol table and parley.doap are what the built-in modules generate (run `npm run doap`)", async () => {
+    const root = join(import.meta.dirname, "..", "..");
+    const readme = readFileSync(join(root, "README.md"), "utf8");
+    assert.equal(replaceProtocolTable(readme, protocolTable(builtinModules)), readme, "README.md protocol table is stale");
+    const { projectInfo } = await import("../../server/cli/doap.ts");
+    assert.equal(readFileSync(join(root, "parley.doap"), "utf8"), buildDoap(builtinModules, await projectInfo()), "parley.doap is stale");
+  });
+});
