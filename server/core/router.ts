@@ -145,7 +145,10 @@ export class Router {
     const { stanza } = ev;
     const type = stanza.attrs.type;
     if (type === "result" || type === "error") {
-      this.answerPending(stanza);
+      // An answer to a client's request goes to that client; one to the server (or to a bare
+      // JID, RFC 6121 §8.5.2.1.3: never delivered) may settle a request the server sent.
+      if (ev.target === "full") this.sessions.get(ev.to)?.send(stanza);
+      else this.answerPending(stanza);
       return;
     }
     if (ev.target === "full") {

@@ -2,6 +2,8 @@
 // any of them off, and a module that is not loaded is not advertised anywhere.
 import type { ModuleDefinition } from "../core/module.ts";
 import ping from "./ping/index.ts";
+import roster from "./roster/index.ts";
+import presence from "./presence/index.ts";
 import message from "./message/index.ts";
 import version from "./version/index.ts";
 import time from "./time/index.ts";
@@ -10,4 +12,4 @@ import vcard from "./vcard/index.ts";
 import register from "./register/index.ts";
 import disco from "./disco/index.ts";
 
-export const builtinModules: ModuleDefinition[] = [ping, message, version, time, last, vcard, register, disco];
+export const builtinModules: ModuleDefinition[] = [ping, roster, presence, message, version, time, last, vcard, register, disco];

@@ -198,6 +198,11 @@ describe("hostile clients", () => {
     romeo.send(xml("iq", { type: "get", to: "juliet@localhost/spoof-target", from: "admin@localhost/x", id: "spoof1" }, xml("query", { xmlns: "urn:example:x" })));
     const got = await juliet.next((el) => el.attrs.id === "spoof1");
     assert.equal(got.attrs.from, "romeo@localhost/spoofer");
+    // The answer between two clients' full JIDs reaches the asker (RFC 6120 §8.2.3).
+    juliet.send(xml("iq", { type: "result", to: got.attrs.from, id: "spoof1" }));
+    const answer = await romeo.next((el) => el.attrs.id === "spoof1");
+    assert.equal(answer.attrs.type, "result");
+    assert.equal(answer.attrs.from, "juliet@localhost/spoof-target");
     await romeo.close();
     await juliet.close();
   });
