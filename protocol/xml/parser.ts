@@ -64,6 +64,10 @@ export const DEFAULT_MAX_DEPTH = 64;
 const LT = 0x3c, GT = 0x3e, AMP = 0x26, SEMI = 0x3b, SLASH = 0x2f, BANG = 0x21, QMARK = 0x3f;
 const QUOT = 0x22, APOS = 0x27, EQ = 0x3d, RSQB = 0x5d, COLON = 0x3a;
 
+// Kinds of character runs, and what scanning one found.
+const RUN_TEXT = 0, RUN_ATTR = 1, RUN_CDATA = 2;
+const RUN_HIGH = 1, RUN_SPECIAL = 2;
+
 class Fail extends Error {
   constructor(readonly condition: XmlStreamErrorCondition, text: string) {
     super(text);
@@ -291,29 +295,41 @@ export class XmlStreamParser {
 
   /** Decodes character data in buf[s, e): entities, line ends (XML §2.11), character checks. */
   private decodeText(s: number, e: number): string {
+    const flags = this.scanRun(s, e, RUN_TEXT);
+    const raw = this.runString(s, e, flags);
+    return flags & RUN_SPECIAL ? decodeEntities(raw.replace(/\r\n?/g, "\n")) : raw;
+  }
+
+  /**
+   * Checks every character of a run (XML 1.0 §2.2 Char; invalid UTF-8) and says what decoding
+   * it needs: RUN_HIGH for non-ASCII bytes, RUN_SPECIAL for references or characters that
+   * normalisation changes.
+   */
+  private scanRun(s: number, e: number, kind: number): number {
     const buf = this.buf;
-    let high = false;
-    let simple = true;
+    let flags = 0;
     for (let i = s; i < e; i++) {
       const c = buf[i];
       if (c < 0x20) {
-        if (c === 0x0d) simple = false;
-        else if (c !== 0x09 && c !== 0x0a) throw new Fail("not-well-formed", `illegal character U+${c.toString(16).padStart(4, "0")}`);
+        if (c !== 0x09 && c !== 0x0a && c !== 0x0d) throw new Fail("not-well-formed", `illegal character U+${c.toString(16).padStart(4, "0")}`);
+        if (c === 0x0d || kind === RUN_ATTR) flags |= RUN_SPECIAL;
       } else if (c === AMP) {
-        simple = false;
+        if (kind !== RUN_CDATA) flags |= RUN_SPECIAL;
       } else if (c === GT) {
-        if (i - s >= 2 && buf[i - 1] === RSQB && buf[i - 2] === RSQB) throw new Fail("not-well-formed", "']]>' in character data");
+        if (kind === RUN_TEXT && i - s >= 2 && buf[i - 1] === RSQB && buf[i - 2] === RSQB) throw new Fail("not-well-formed", "']]>' in character data");
       } else if (c >= 0x80) {
-        high = true;
+        flags |= RUN_HIGH;
         if (c === 0xef && i + 2 < e && buf[i + 1] === 0xbf && (buf[i + 2] === 0xbe || buf[i + 2] === 0xbf)) {
           throw new Fail("not-well-formed", "illegal character U+FFFE/U+FFFF");
         }
       }
     }
-    if (high && !isUtf8(buf.subarray(s, e))) throw new Fail("not-well-formed", "invalid UTF-8");
-    const raw = high ? buf.toString("utf8", s, e) : buf.toString("latin1", s, e);
-    if (simple) return raw;
-    return decodeEntities(raw.replace(/\r\n?/g, "\n"));
+    if (flags & RUN_HIGH && !isUtf8(buf.subarray(s, e))) throw new Fail("not-well-formed", "invalid UTF-8");
+    return flags;
+  }
+
+  private runString(s: number, e: number, flags: number): string {
+    return this.buf.toString(flags & RUN_HIGH ? "utf8" : "latin1", s, e);
   }
 
   // ---- markup ---------------------------------------------------------------------------
@@ -390,20 +406,9 @@ export class XmlStreamParser {
   }
 
   private decodeCData(s: number, e: number): string {
-    const buf = this.buf;
-    let high = false;
-    for (let i = s; i < e; i++) {
-      const c = buf[i];
-      if (c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) throw new Fail("not-well-formed", "illegal character");
-      if (c >= 0x80) {
-        high = true;
-        if (c === 0xef && i + 2 < e && buf[i + 1] === 0xbf && (buf[i + 2] === 0xbe || buf[i + 2] === 0xbf)) {
-          throw new Fail("not-well-formed", "illegal character U+FFFE/U+FFFF");
-        }
-      }
-    }
-    if (high && !isUtf8(buf.subarray(s, e))) throw new Fail("not-well-formed", "invalid UTF-8");
-    return buf.toString("utf8", s, e).replace(/\r\n?/g, "\n");
+    const flags = this.scanRun(s, e, RUN_CDATA);
+    const raw = this.runString(s, e, flags);
+    return flags & RUN_SPECIAL ? raw.replace(/\r\n?/g, "\n") : raw;
   }
 
   private processingInstruction(): boolean {
@@ -643,27 +648,9 @@ export class XmlStreamParser {
 
   /** Attribute value normalisation (XML §3.3.3): entities decoded, literal whitespace to spaces. */
   private decodeAttr(s: number, e: number): string {
-    const buf = this.buf;
-    let high = false;
-    let simple = true;
-    for (let i = s; i < e; i++) {
-      const c = buf[i];
-      if (c < 0x20) {
-        if (c !== 0x09 && c !== 0x0a && c !== 0x0d) throw new Fail("not-well-formed", "illegal character in an attribute");
-        simple = false;
-      } else if (c === AMP) {
-        simple = false;
-      } else if (c >= 0x80) {
-        high = true;
-        if (c === 0xef && i + 2 < e && buf[i + 1] === 0xbf && (buf[i + 2] === 0xbe || buf[i + 2] === 0xbf)) {
-          throw new Fail("not-well-formed", "illegal character U+FFFE/U+FFFF");
-        }
-      }
-    }
-    if (high && !isUtf8(buf.subarray(s, e))) throw new Fail("not-well-formed", "invalid UTF-8");
-    const raw = high ? buf.toString("utf8", s, e) : buf.toString("latin1", s, e);
-    if (simple) return raw;
-    return decodeEntities(raw.replace(/\r\n|[\r\n\t]/g, " "));
+    const flags = this.scanRun(s, e, RUN_ATTR);
+    const raw = this.runString(s, e, flags);
+    return flags & RUN_SPECIAL ? decodeEntities(raw.replace(/\r\n|[\r\n\t]/g, " ")) : raw;
   }
 }
 
