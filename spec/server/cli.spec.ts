@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
 import { PassThrough } from "node:stream";
-import { XmppClient, SaslFailure } from "../../conformance/client/client.ts";
+import { XmppClient } from "../../conformance/client/client.ts";
+import { canLogIn } from "../support/accounts.ts";
 import { generateSelfSigned } from "../../server/core/tls.ts";
 import { checkConfiguration } from "../../server/cli/check.ts";
 import { readPassword } from "../../server/cli/password.ts";
@@ -145,19 +146,7 @@ describe("parley on the command line", () => {
     let exited: Promise<Outcome>;
     let ca: string;
 
-    const connect = () => XmppClient.connect({ host: "127.0.0.1", port, domain: "localhost", ca });
-    async function canLogIn(username: string, password: string): Promise<boolean> {
-      const c = await connect();
-      try {
-        await c.login({ username, password });
-        return true;
-      } catch (e) {
-        if (e instanceof SaslFailure && e.condition === "not-authorized") return false;
-        throw e;
-      } finally {
-        c.destroy();
-      }
-    }
+    const running = { connect: () => XmppClient.connect({ host: "127.0.0.1", port, domain: "localhost", ca }) };
 
     before(async () => {
       ca = readFileSync(join(dir, "data", "certs", "localhost.crt"), "utf8");
@@ -182,27 +171,27 @@ describe("parley on the command line", () => {
     });
 
     test("a user made by adduser logs in", async () => {
-      assert.ok(await canLogIn("romeo", "wherefore art thou"));
-      assert.equal(await canLogIn("romeo", "wrong"), false);
+      assert.ok(await canLogIn(running, "romeo", "wherefore art thou"));
+      assert.equal(await canLogIn(running, "romeo", "wrong"), false);
     });
 
     test("passwd changes the password", async () => {
       const out = await parley(["passwd", "romeo@localhost", "-c", config], "a rose by any other name\n");
       assert.equal(out.code, 0, out.stderr);
       assert.equal((await inProcess(["passwd", "nobody@localhost", "-c", config], "x\n")).code, 1);
-      assert.ok(await canLogIn("romeo", "a rose by any other name"));
-      assert.equal(await canLogIn("romeo", "wherefore art thou"), false);
+      assert.ok(await canLogIn(running, "romeo", "a rose by any other name"));
+      assert.equal(await canLogIn(running, "romeo", "wherefore art thou"), false);
     });
 
     test("deluser removes the account", async () => {
       const out = await parley(["deluser", "romeo@localhost", "-c", config]);
       assert.equal(out.code, 0, out.stderr);
-      assert.equal(await canLogIn("romeo", "a rose by any other name"), false);
+      assert.equal(await canLogIn(running, "romeo", "a rose by any other name"), false);
       assert.equal((await inProcess(["deluser", "romeo@localhost", "-c", config])).code, 1, "deleting twice fails");
     });
 
     test("SIGTERM closes every stream with <system-shutdown/> and exits 0", async () => {
-      const juliet = await connect();
+      const juliet = await running.connect();
       await juliet.login({ username: "juliet", password: "balcony" });
       server.kill("SIGTERM");
       assert.equal((await juliet.waitClosed(10_000))?.condition, "system-shutdown");

@@ -3,13 +3,13 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startTestServer, type TestServer } from "../../support/server.ts";
+import { accountsOn } from "../../support/accounts.ts";
+import { assertError } from "../../support/stanzas.ts";
 import type { XmppClient } from "../../../conformance/client/client.ts";
 import { xml, type Element } from "../../../protocol/xml/element.ts";
 import { NS } from "../../../protocol/ns.ts";
-import { parseStanzaError } from "../../../protocol/errors.ts";
 import { buildForm } from "../../../protocol/forms.ts";
 import { capsVer, discoInfoFromQuery } from "../../../protocol/caps.ts";
-import { rosterItem, type Subscription } from "../../../server/core/storage/index.ts";
 import { defineModule } from "../../../server/core/module.ts";
 import disco, { CAPS_NODE, INFO_EXTENSIONS_EVENT, ITEMS_EVENT, type DiscoInfoExtensionsEvent, type DiscoItemsEvent } from "../../../server/modules/disco/index.ts";
 import ping from "../../../server/modules/ping/index.ts";
@@ -68,14 +68,7 @@ function identities(result: Element): string[] {
   return result.getChild("query", NS.discoInfo)!.getChildren("identity").map((i) => `${i.attrs.category}/${i.attrs.type}/${i.attrs.name ?? ""}`);
 }
 
-function assertError(reply: Element, condition: string): void {
-  assert.equal(reply.attrs.type, "error");
-  assert.equal(parseStanzaError(reply)?.condition, condition);
-}
-
-async function setSubscription(owner: string, contact: string, subscription: Subscription): Promise<void> {
-  await t.server.storage.roster.upsert(t.domain, owner, rosterItem(`${contact}@${t.domain}`, { subscription }));
-}
+const { setSubscription } = accountsOn(() => t);
 
 describe("the server (XEP-0030 §3, §4)", () => {
   test("disco#info lists server/im and the features of every loaded module, whatever the load order", async () => {

@@ -3,29 +3,17 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startTestServer, type TestServer } from "../../support/server.ts";
+import { accountsOn } from "../../support/accounts.ts";
+import { availability } from "../../support/availability.ts";
+import { assertError } from "../../support/stanzas.ts";
 import type { XmppClient } from "../../../conformance/client/client.ts";
 import { xml, type Element } from "../../../protocol/xml/element.ts";
 import { NS } from "../../../protocol/ns.ts";
-import { parseStanzaError } from "../../../protocol/errors.ts";
-import { rosterItem, type Subscription } from "../../../server/core/storage/index.ts";
-import { defineModule } from "../../../server/core/module.ts";
 import last from "../../../server/modules/last/index.ts";
 
-// session.presence belongs to the presence module, which this spec does not depend on: this
-// stand-in records initial presence and clears it on unavailable. The logout time itself is
-// written by that module, so here it is set in storage directly.
-const availability = defineModule({
-  name: "spec-availability",
-  xeps: [],
-  setup(m) {
-    m.hook("presence/self", (ev) => {
-      if (!ev.origin) return false;
-      if (ev.stanza.attrs.type === "unavailable") ev.origin.presence = null;
-      else if (ev.stanza.attrs.type === undefined) ev.origin.presence = ev.stanza;
-      return true;
-    });
-  },
-});
+// session.presence belongs to the presence module, which this spec does not depend on, so a
+// stand-in keeps it. The logout time itself is written by that module, so here it is set in
+// storage directly.
 
 let t: TestServer;
 let startedBefore: number;
@@ -50,14 +38,7 @@ function secondsOf(r: Element): number {
   return Number(seconds);
 }
 
-function assertError(r: Element, condition: string): void {
-  assert.equal(r.attrs.type, "error");
-  assert.equal(parseStanzaError(r)?.condition, condition);
-}
-
-async function setSubscription(owner: string, contact: string, subscription: Subscription): Promise<void> {
-  await t.server.storage.roster.upsert(t.domain, owner, rosterItem(`${contact}@${t.domain}`, { subscription }));
-}
+const { setSubscription } = accountsOn(() => t);
 
 /** Sends presence and waits until the server has taken it (an IQ after it is answered). */
 async function sendPresence(c: XmppClient, presence: Element): Promise<void> {

@@ -3,6 +3,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startTestServer, type TestServer } from "../../support/server.ts";
+import { availability } from "../../support/availability.ts";
 import type { XmppClient } from "../../../conformance/client/client.ts";
 import { xml, type Element } from "../../../protocol/xml/element.ts";
 import { NS } from "../../../protocol/ns.ts";
@@ -10,26 +11,6 @@ import { parseStanzaError } from "../../../protocol/errors.ts";
 import { defineModule } from "../../../server/core/module.ts";
 import ping from "../../../server/modules/ping/index.ts";
 import message, { OFFLINE_EVENT, type OfflineMessageEvent } from "../../../server/modules/message/index.ts";
-
-// session.presence belongs to the presence module, which this spec does not depend on: this
-// stand-in records initial presence and its priority, and nothing else.
-const availability = defineModule({
-  name: "spec-availability",
-  xeps: [],
-  setup(m) {
-    m.hook("presence/self", (ev) => {
-      if (!ev.origin) return false;
-      if (ev.stanza.attrs.type === "unavailable") {
-        ev.origin.presence = null;
-        ev.origin.priority = 0;
-      } else if (ev.stanza.attrs.type === undefined) {
-        ev.origin.presence = ev.stanza;
-        ev.origin.priority = Number(ev.stanza.getChildText("priority") ?? "0");
-      }
-      return true;
-    });
-  },
-});
 
 // Stands in for offline storage: sees every offline event, keeps messages for "storage-user".
 const offered: OfflineMessageEvent[] = [];
@@ -46,6 +27,8 @@ const offlineStore = defineModule({
 
 let t: TestServer;
 before(async () => {
+  // session.presence and priority belong to the presence module, which this spec does not
+  // depend on: availability stands in for it.
   t = await startTestServer({
     users: ["romeo", "juliet", "nurse", "benvolio", "mercutio", "tybalt", "storage-user"],
     modules: [availability, offlineStore, ping, message],
@@ -98,10 +81,21 @@ async function assertNoError(sender: XmppClient, id: string): Promise<void> {
   assert.equal(sender.inbox.find(withId(id)), undefined, `an answer to ${id} came back`);
 }
 
-async function expectError(sender: XmppClient, id: string, condition: string): Promise<Element> {
-  const reply = await sender.next(withId(id));
+/** Proves message `id` was dropped: `receiver` did not get it and the sender got no error. */
+async function assertDropped(sender: XmppClient, receiver: XmppClient, id: string): Promise<void> {
+  await assertNotDelivered(sender, receiver, id);
+  await assertNoError(sender, id);
+}
+
+/**
+ * Sends a message of `type` to `to` and expects it back as a service-unavailable error from
+ * that same address (RFC 6121 §8.5); the reply carries the message's id.
+ */
+async function bounced(sender: XmppClient, to: string, type: string | undefined): Promise<Element> {
+  const reply = await sender.next(withId(send(sender, to, type)));
   assert.equal(reply.attrs.type, "error");
-  assert.equal(parseStanzaError(reply)?.condition, condition);
+  assert.equal(parseStanzaError(reply)?.condition, "service-unavailable");
+  assert.equal(reply.attrs.from, to, "the error comes from the address the message was sent to");
   return reply;
 }
 
@@ -119,8 +113,7 @@ describe("to a bare JID with available resources (RFC 6121 §8.5.2.1.1)", () => 
     assert.equal(got.attrs.to, "juliet@localhost");
     assert.equal(got.attrs.from, "romeo@localhost/r1");
     assert.equal(got.getChildText("body"), "hello");
-    await assertNotDelivered(romeo, low, id);
-    await assertNoError(romeo, id);
+    await assertDropped(romeo, low, id);
     await closeAll(high, low, romeo);
   });
 
@@ -165,20 +158,16 @@ describe("to a bare JID with available resources (RFC 6121 §8.5.2.1.1)", () => 
   test("groupchat to a bare JID is service-unavailable even when the account is online", async () => {
     const juliet = await online("juliet", "gc", 0);
     const romeo = await online("romeo", "r5");
-    const id = send(romeo, "juliet@localhost", "groupchat");
-    const reply = await expectError(romeo, id, "service-unavailable");
-    assert.equal(reply.attrs.from, "juliet@localhost");
+    const reply = await bounced(romeo, "juliet@localhost", "groupchat");
     assert.equal(reply.getChildText("body"), "hello", "the bounced body lets the sender see what failed");
-    await assertNotDelivered(romeo, juliet, id);
+    await assertNotDelivered(romeo, juliet, reply.attrs.id);
     await closeAll(juliet, romeo);
   });
 
   test("an error message to a bare JID is dropped", async () => {
     const juliet = await online("juliet", "err", 0);
     const romeo = await online("romeo", "r6");
-    const id = send(romeo, "juliet@localhost", "error");
-    await assertNotDelivered(romeo, juliet, id);
-    await assertNoError(romeo, id);
+    await assertDropped(romeo, juliet, send(romeo, "juliet@localhost", "error"));
     await closeAll(juliet, romeo);
   });
 });
@@ -187,10 +176,8 @@ describe("to a bare JID with no resource to take it (RFC 6121 §8.5.2.2.1)", () 
   test("chat and normal bounce with service-unavailable when nothing stores them", async () => {
     const romeo = await online("romeo", "r7");
     for (const type of ["chat", "normal", undefined]) {
-      const id = send(romeo, "benvolio@localhost", type);
-      const reply = await expectError(romeo, id, "service-unavailable");
+      const reply = await bounced(romeo, "benvolio@localhost", type);
       assert.equal(reply.attrs.to, "romeo@localhost/r7");
-      assert.equal(reply.attrs.from, "benvolio@localhost");
     }
     await romeo.close();
   });
@@ -199,8 +186,7 @@ describe("to a bare JID with no resource to take it (RFC 6121 §8.5.2.2.1)", () 
     const negative = await online("benvolio", "neg", -1);
     const silent = await online("benvolio", "silent", null);
     const romeo = await online("romeo", "r8");
-    const id = send(romeo, "benvolio@localhost", "chat");
-    await expectError(romeo, id, "service-unavailable");
+    const id = (await bounced(romeo, "benvolio@localhost", "chat")).attrs.id;
     await assertNotDelivered(romeo, negative, id);
     await assertNotDelivered(romeo, silent, id);
     await closeAll(negative, silent, romeo);
@@ -223,8 +209,7 @@ describe("to a bare JID with no resource to take it (RFC 6121 §8.5.2.2.1)", () 
     const error = send(romeo, "benvolio@localhost", "error");
     await assertNoError(romeo, headline);
     await assertNoError(romeo, error);
-    const groupchat = send(romeo, "benvolio@localhost", "groupchat");
-    await expectError(romeo, groupchat, "service-unavailable");
+    const groupchat = (await bounced(romeo, "benvolio@localhost", "groupchat")).attrs.id;
     for (const id of [headline, error, groupchat]) assert.equal(offered.find((ev) => ev.stanza.attrs.id === id), undefined, "only normal and chat are offered for storage");
     await romeo.close();
   });
@@ -253,7 +238,7 @@ describe("to a full JID (RFC 6121 §8.5.3)", () => {
 
   test("chat to a gone resource of an account with nobody online bounces", async () => {
     const romeo = await online("romeo", "r13");
-    await expectError(romeo, send(romeo, "tybalt@localhost/laptop", "chat"), "service-unavailable");
+    await bounced(romeo, "tybalt@localhost/laptop", "chat");
     await romeo.close();
   });
 
@@ -261,16 +246,10 @@ describe("to a full JID (RFC 6121 §8.5.3)", () => {
     const phone = await online("tybalt", "phone", 0);
     const romeo = await online("romeo", "r14");
     for (const type of ["normal", "groupchat"]) {
-      const id = send(romeo, "tybalt@localhost/laptop", type);
-      const reply = await expectError(romeo, id, "service-unavailable");
-      assert.equal(reply.attrs.from, "tybalt@localhost/laptop");
-      await assertNotDelivered(romeo, phone, id);
+      const reply = await bounced(romeo, "tybalt@localhost/laptop", type);
+      await assertNotDelivered(romeo, phone, reply.attrs.id);
     }
-    for (const type of ["headline", "error"]) {
-      const id = send(romeo, "tybalt@localhost/laptop", type);
-      await assertNotDelivered(romeo, phone, id);
-      await assertNoError(romeo, id);
-    }
+    for (const type of ["headline", "error"]) await assertDropped(romeo, phone, send(romeo, "tybalt@localhost/laptop", type));
     await closeAll(phone, romeo);
   });
 });
@@ -280,10 +259,7 @@ describe("addresses without an account behind them", () => {
     const romeo = await online("romeo", "r15");
     const offeredBefore = offered.length;
     for (const to of ["ghost@localhost", "ghost@localhost/res"]) {
-      for (const type of ["chat", "normal", "groupchat"]) {
-        const reply = await expectError(romeo, send(romeo, to, type), "service-unavailable");
-        assert.equal(reply.attrs.from, to);
-      }
+      for (const type of ["chat", "normal", "groupchat"]) await bounced(romeo, to, type);
       await assertNoError(romeo, send(romeo, to, "headline"));
     }
     assert.equal(offered.length, offeredBefore, "nothing is stored for an account that does not exist");
@@ -292,10 +268,7 @@ describe("addresses without an account behind them", () => {
 
   test("the server itself reads no messages: chat and normal bounce, headline is dropped", async () => {
     const romeo = await online("romeo", "r16");
-    for (const type of ["chat", "normal"]) {
-      const reply = await expectError(romeo, send(romeo, "localhost", type), "service-unavailable");
-      assert.equal(reply.attrs.from, "localhost");
-    }
+    for (const type of ["chat", "normal"]) await bounced(romeo, "localhost", type);
     await assertNoError(romeo, send(romeo, "localhost", "headline"));
     await romeo.close();
   });

@@ -3,10 +3,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startTestServer, type TestServer } from "../../support/server.ts";
-import { createAccount } from "../../../server/core/accounts.ts";
-import { rosterItem, type Subscription } from "../../../server/core/storage/index.ts";
+import { accountsOn } from "../../support/accounts.ts";
+import { isPresence } from "../../support/stanzas.ts";
 import { xml, type Element } from "../../../protocol/xml/element.ts";
-import { NS } from "../../../protocol/ns.ts";
 import { parseJid } from "../../../protocol/jid.ts";
 import { parseDelay } from "../../../protocol/delay.ts";
 import type { XmppClient } from "../../../conformance/client/client.ts";
@@ -21,53 +20,23 @@ after(async () => {
   await t.stop();
 });
 
-let counter = 0;
-async function account(name: string): Promise<string> {
-  const user = `${name}${++counter}`;
-  await createAccount(t.server.storage, t.domain, user, `pass-${user}`);
-  return user;
-}
-
-function bare(user: string): string {
-  return `${user}@${t.domain}`;
-}
-
-/** Puts `contact` in `user`'s roster with a subscription, as a finished subscription dance would. */
-async function subscription(user: string, contact: string, subscription: Subscription): Promise<void> {
-  await t.server.storage.roster.upsert(t.domain, user, rosterItem(contact.includes("@") ? contact : bare(contact), { subscription }));
-}
+const { account, bare, setSubscription, connected, online, settle } = accountsOn(() => t);
 
 async function friends(a: string, b: string): Promise<void> {
-  await subscription(a, b, "both");
-  await subscription(b, a, "both");
+  await setSubscription(a, b, "both");
+  await setSubscription(b, a, "both");
 }
 
-async function connected(user: string, resource: string): Promise<XmppClient> {
-  const c = await t.login(user, { resource });
-  await c.iq(xml("iq", { type: "get" }, xml("query", { xmlns: NS.roster })));
-  return c;
-}
-
-/** Connected, interested, and available with `content` in its presence; its own echo consumed. */
-async function online(user: string, resource: string, ...content: Element[]): Promise<XmppClient> {
-  const c = await connected(user, resource);
-  c.send(xml("presence", {}, ...content));
-  await c.next(isPresence(c.jid!, undefined));
-  return c;
-}
-
-function isPresence(from: string, type: string | undefined, status?: string) {
-  return (el: Element) =>
-    el.name === "presence" && el.attrs.from === from && el.attrs.type === type && (status === undefined || el.getChildText("status") === status);
+/** Fresh romeo and juliet, each subscribed to the other, and juliet available on her balcony. */
+async function friendsWithJulietOnline(): Promise<{ romeo: string; juliet: string; j: XmppClient }> {
+  const romeo = await account("romeo");
+  const juliet = await account("juliet");
+  await friends(romeo, juliet);
+  return { romeo, juliet, j: await online(juliet, "balcony") };
 }
 
 function status(text: string): Element {
   return xml("status", {}, text);
-}
-
-/** A round trip: everything the client sent before has been processed. */
-async function settle(c: XmppClient): Promise<void> {
-  await c.iq(xml("iq", { type: "get" }, xml("query", { xmlns: NS.roster })));
 }
 
 describe("initial presence (RFC 6121 §4.2, §4.3)", () => {
@@ -99,10 +68,7 @@ describe("initial presence (RFC 6121 §4.2, §4.3)", () => {
   });
 
   test("a contact who is offline answers the probe with unavailable from the bare JID, stamped with the logout", async () => {
-    const romeo = await account("romeo");
-    const juliet = await account("juliet");
-    await friends(romeo, juliet);
-    const j = await online(juliet, "balcony");
+    const { romeo, juliet, j } = await friendsWithJulietOnline();
     j.send(xml("presence", { type: "unavailable" }, status("to the nunnery")));
     await settle(j);
     await j.close();
@@ -119,10 +85,7 @@ describe("initial presence (RFC 6121 §4.2, §4.3)", () => {
   });
 
   test("a later presence is a plain update: no new probes", async () => {
-    const romeo = await account("romeo");
-    const juliet = await account("juliet");
-    await friends(romeo, juliet);
-    const j = await online(juliet, "balcony");
+    const { romeo, j } = await friendsWithJulietOnline();
     const r = await connected(romeo, "orchard");
     r.send(xml("presence", {}));
     await r.next(isPresence(j.jid!, undefined));
@@ -137,10 +100,10 @@ describe("broadcast goes to subscribers only (RFC 6121 §4.4)", () => {
   test("contacts with 'from' or 'both' hear it; 'to', 'none' and strangers do not", async () => {
     const romeo = await account("romeo");
     const [both, from, to, none, stranger] = [await account("both"), await account("from"), await account("to"), await account("none"), await account("stranger")];
-    await subscription(romeo, both, "both");
-    await subscription(romeo, from, "from");
-    await subscription(romeo, to, "to");
-    await subscription(romeo, none, "none");
+    await setSubscription(romeo, both, "both");
+    await setSubscription(romeo, from, "from");
+    await setSubscription(romeo, to, "to");
+    await setSubscription(romeo, none, "none");
     const listeners = await Promise.all([both, from, to, none, stranger].map((u) => online(u, "home")));
     const r = await online(romeo, "orchard", status("hello"));
     const [b, f, tt, n, s] = listeners;
@@ -164,10 +127,7 @@ describe("broadcast goes to subscribers only (RFC 6121 §4.4)", () => {
 
 describe("unavailable presence (RFC 6121 §4.5)", () => {
   test("an explicit unavailable reaches contacts and own resources whole; available again is initial again", async () => {
-    const romeo = await account("romeo");
-    const juliet = await account("juliet");
-    await friends(romeo, juliet);
-    const j = await online(juliet, "balcony");
+    const { romeo, j } = await friendsWithJulietOnline();
     const r2 = await online(romeo, "garden");
     const r = await online(romeo, "orchard");
     r.send(xml("presence", { type: "unavailable" }, status("sleeping")));
@@ -183,10 +143,7 @@ describe("unavailable presence (RFC 6121 §4.5)", () => {
   });
 
   test("a client that disconnects without a word goes unavailable for it", async () => {
-    const romeo = await account("romeo");
-    const juliet = await account("juliet");
-    await friends(romeo, juliet);
-    const j = await online(juliet, "balcony");
+    const { romeo, j } = await friendsWithJulietOnline();
     const r2 = await online(romeo, "garden");
     const r = await online(romeo, "orchard");
     r.destroy();
@@ -197,10 +154,7 @@ describe("unavailable presence (RFC 6121 §4.5)", () => {
   });
 
   test("a session replaced by a new login of the same resource: its unavailable comes before the new presence", async () => {
-    const romeo = await account("romeo");
-    const juliet = await account("juliet");
-    await friends(romeo, juliet);
-    const j = await online(juliet, "balcony");
+    const { romeo, j } = await friendsWithJulietOnline();
     const old = await online(romeo, "orchard", status("old"));
     await j.next(isPresence(old.jid!, undefined, "old"));
     const fresh = await connected(romeo, "orchard");
@@ -215,10 +169,7 @@ describe("unavailable presence (RFC 6121 §4.5)", () => {
   });
 
   test("a resource that never sent presence leaves without a broadcast", async () => {
-    const romeo = await account("romeo");
-    const juliet = await account("juliet");
-    await friends(romeo, juliet);
-    const j = await online(juliet, "balcony");
+    const { romeo, j } = await friendsWithJulietOnline();
     const r = await connected(romeo, "orchard");
     await r.close();
     assert.ok(await j.nothing((el) => el.name === "presence" && el.attrs.from === r.jid));
@@ -278,10 +229,7 @@ describe("directed presence (RFC 6121 §4.6)", () => {
   });
 
   test("a subscriber who also got directed presence hears the unavailable once", async () => {
-    const romeo = await account("romeo");
-    const juliet = await account("juliet");
-    await friends(romeo, juliet);
-    const j = await online(juliet, "balcony");
+    const { romeo, juliet, j } = await friendsWithJulietOnline();
     const r = await online(romeo, "orchard");
     await j.next(isPresence(r.jid!, undefined));
     r.send(xml("presence", { to: bare(juliet) }, status("just for you")));

@@ -3,7 +3,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startTestServer, type TestServer } from "../../support/server.ts";
-import { createAccount } from "../../../server/core/accounts.ts";
+import { accountsOn } from "../../support/accounts.ts";
+import { acknowledgedPush, isPresence, isRosterPush, pushedItem } from "../../support/stanzas.ts";
 import { xml, type Element } from "../../../protocol/xml/element.ts";
 import { NS } from "../../../protocol/ns.ts";
 import type { XmppClient } from "../../../conformance/client/client.ts";
@@ -18,48 +19,18 @@ after(async () => {
   await t.stop();
 });
 
-let counter = 0;
-async function account(name: string): Promise<string> {
-  const user = `${name}${++counter}`;
-  await createAccount(t.server.storage, t.domain, user, `pass-${user}`);
-  return user;
-}
-
-function bare(user: string): string {
-  return `${user}@${t.domain}`;
-}
-
-/** Logs in, asks for the roster (interested) and sends initial presence (available). */
-async function online(user: string, resource?: string): Promise<XmppClient> {
-  const c = await t.login(user, { resource });
-  await rosterOf(c);
-  c.send(xml("presence", {}));
-  await c.next(isPresence(c.jid!, undefined));
-  return c;
-}
-
-async function rosterOf(c: XmppClient): Promise<Map<string, Element>> {
-  const result = await c.iq(xml("iq", { type: "get" }, xml("query", { xmlns: NS.roster })));
-  return new Map(result.getChild("query", NS.roster)!.getChildren("item").map((i) => [i.attrs.jid, i]));
-}
-
-function isPresence(from: string, type: string | undefined) {
-  return (el: Element) => el.name === "presence" && el.attrs.from === from && el.attrs.type === type;
-}
-
-function withStatus(match: (el: Element) => boolean, status: string) {
-  return (el: Element) => match(el) && el.getChildText("status") === status;
-}
-
-function isPush(jid: string) {
-  return (el: Element) => el.name === "iq" && el.attrs.type === "set" && el.getChild("query", NS.roster)?.getChild("item")?.attrs.jid === jid;
-}
+const { account, bare, online, rosterOf, settle } = accountsOn(() => t);
 
 /** The item of the next push about `jid` (acknowledged). */
 async function pushed(c: XmppClient, jid: string): Promise<Element> {
-  const iq = await c.next(isPush(jid));
-  c.send(xml("iq", { type: "result", id: iq.attrs.id }));
-  return iq.getChild("query", NS.roster)!.getChild("item")!;
+  return pushedItem(await acknowledgedPush(c, jid));
+}
+
+/** Two fresh accounts, each with one resource online. */
+async function romeoAndJuliet(): Promise<{ romeo: string; juliet: string; r: XmppClient; j: XmppClient }> {
+  const romeo = await account("romeo");
+  const juliet = await account("juliet");
+  return { romeo, juliet, r: await online(romeo), j: await online(juliet) };
 }
 
 function state(item: Element | undefined): string {
@@ -69,11 +40,6 @@ function state(item: Element | undefined): string {
 
 function send(c: XmppClient, to: string, type: string): void {
   c.send(xml("presence", { to, type }));
-}
-
-/** A round trip: everything the client sent before has been processed by the server. */
-async function settle(c: XmppClient): Promise<void> {
-  await rosterOf(c);
 }
 
 describe("the subscription dance between two users (RFC 6121 §3.1-§3.3)", () => {
@@ -110,7 +76,7 @@ describe("the subscription dance between two users (RFC 6121 §3.1-§3.3)", () =
     send(j, bare(romeo), "subscribed");
     assert.equal(state(await pushed(j, bare(romeo))), "from");
     for (const c of [r1, r2]) {
-      const first = await c.next((el) => isPresence(bare(juliet), "subscribed")(el) || isPush(bare(juliet))(el));
+      const first = await c.next((el) => isPresence(bare(juliet), "subscribed")(el) || isRosterPush(bare(juliet))(el));
       assert.equal(first.name, "presence", "the approval is delivered before the roster push");
       assert.equal(state(await pushed(c, bare(juliet))), "to");
       const p = await c.next(isPresence(`${bare(juliet)}/balcony`, undefined));
@@ -124,7 +90,7 @@ describe("the subscription dance between two users (RFC 6121 §3.1-§3.3)", () =
     j.send(xml("presence", {}, xml("status", {}, "at the window")));
     for (const c of [r1, r2]) assert.equal((await c.next(isPresence(`${bare(juliet)}/balcony`, undefined))).getChildText("status"), "at the window");
     r1.send(xml("presence", {}, xml("status", {}, "below")));
-    await r2.next(withStatus(isPresence(`${bare(romeo)}/orchard`, undefined), "below")); // his own other resource sees it
+    await r2.next(isPresence(`${bare(romeo)}/orchard`, undefined, "below")); // his own other resource sees it
     assert.ok(await j.nothing(isPresence(`${bare(romeo)}/orchard`, undefined)), "juliet is not subscribed to romeo");
   });
 
@@ -149,20 +115,20 @@ describe("the subscription dance between two users (RFC 6121 §3.1-§3.3)", () =
     send(r1, bare(juliet), "subscribed");
     await settle(r1);
     assert.ok(await j.nothing((el) => el.name === "presence" && el.attrs.type?.startsWith("subscribe") === true));
-    assert.ok(await j.nothing(isPush(bare(romeo)), 50));
+    assert.ok(await j.nothing(isRosterPush(bare(romeo)), 50));
     assert.equal(state((await rosterOf(j)).get(bare(romeo))), "both");
   });
 
   test("romeo unsubscribes: he is 'from', juliet gets the unsubscribe and is 'to', romeo sees her go", async () => {
     send(r1, bare(juliet), "unsubscribe");
     for (const c of [r1, r2]) assert.equal(state(await pushed(c, bare(juliet))), "from");
-    const first = await j.next((el) => isPresence(bare(romeo), "unsubscribe")(el) || isPush(bare(romeo))(el));
+    const first = await j.next((el) => isPresence(bare(romeo), "unsubscribe")(el) || isRosterPush(bare(romeo))(el));
     assert.equal(first.name, "presence", "the unsubscribe is delivered before the push");
     assert.equal(state(await pushed(j, bare(romeo))), "to");
     for (const c of [r1, r2]) await c.next(isPresence(`${bare(juliet)}/balcony`, "unavailable"));
     j.send(xml("presence", {}, xml("status", {}, "alone")));
-    await j.next(withStatus(isPresence(j.jid!, undefined), "alone"));
-    assert.ok(await r1.nothing(withStatus(isPresence(`${bare(juliet)}/balcony`, undefined), "alone")), "no more of her presence");
+    await j.next(isPresence(j.jid!, undefined, "alone"));
+    assert.ok(await r1.nothing(isPresence(`${bare(juliet)}/balcony`, undefined, "alone")), "no more of her presence");
   });
 
   test("romeo cancels juliet's subscription: she sees him go, gets unsubscribed, and both are none", async () => {
@@ -173,8 +139,8 @@ describe("the subscription dance between two users (RFC 6121 §3.1-§3.3)", () =
     await j.next(isPresence(bare(romeo), "unsubscribed"));
     assert.equal(state(await pushed(j, bare(romeo))), "none");
     r1.send(xml("presence", {}, xml("status", {}, "gone")));
-    await r2.next(withStatus(isPresence(r1.jid!, undefined), "gone"));
-    assert.ok(await j.nothing(withStatus(isPresence(`${bare(romeo)}/orchard`, undefined), "gone")));
+    await r2.next(isPresence(r1.jid!, undefined, "gone"));
+    assert.ok(await j.nothing(isPresence(`${bare(romeo)}/orchard`, undefined, "gone")));
     // The items stay: the subscriptions ended, the contacts did not leave the rosters.
     assert.equal(state((await rosterOf(r1)).get(bare(juliet))), "none");
     assert.equal(state((await rosterOf(j)).get(bare(romeo))), "none");
@@ -183,10 +149,7 @@ describe("the subscription dance between two users (RFC 6121 §3.1-§3.3)", () =
 
 describe("denying and withdrawing requests", () => {
   test("a denied request: romeo goes back to none and is told; juliet's roster stays without him", async () => {
-    const romeo = await account("romeo");
-    const juliet = await account("juliet");
-    const r = await online(romeo);
-    const j = await online(juliet);
+    const { romeo, juliet, r, j } = await romeoAndJuliet();
     send(r, bare(juliet), "subscribe");
     assert.equal(state(await pushed(r, bare(juliet))), "none+ask");
     await j.next(isPresence(bare(romeo), "subscribe"));
@@ -223,7 +186,7 @@ describe("denying and withdrawing requests", () => {
     await t.server.router.route(xml("presence", { from: bare(juliet), to: bare(romeo), type: "unsubscribed" }), null);
     await t.server.router.route(xml("presence", { from: bare(juliet), to: bare(romeo), type: "unsubscribe" }), null);
     assert.ok(await r.nothing((el) => el.name === "presence" && el.attrs.from === bare(juliet)));
-    assert.ok(await r.nothing(isPush(bare(juliet)), 50));
+    assert.ok(await r.nothing(isRosterPush(bare(juliet)), 50));
     assert.equal((await rosterOf(r)).has(bare(juliet)), false);
     await r.close();
   });
@@ -259,10 +222,7 @@ describe("pre-approval (RFC 6121 §3.4)", () => {
   });
 
   test("juliet pre-approves romeo: nothing is sent to him; his later request is granted at once", async () => {
-    const romeo = await account("romeo");
-    const juliet = await account("juliet");
-    const r = await online(romeo);
-    const j = await online(juliet);
+    const { romeo, juliet, r, j } = await romeoAndJuliet();
     send(j, bare(romeo), "subscribed");
     assert.equal(state(await pushed(j, bare(romeo))), "none+approved");
     assert.ok(await r.nothing((el) => el.name === "presence" && el.attrs.from === bare(juliet)), "a pre-approval is not routed");
@@ -278,10 +238,7 @@ describe("pre-approval (RFC 6121 §3.4)", () => {
   });
 
   test("a pre-approval can be cancelled with unsubscribed; then the request is asked as usual", async () => {
-    const romeo = await account("romeo");
-    const juliet = await account("juliet");
-    const r = await online(romeo);
-    const j = await online(juliet);
+    const { romeo, juliet, r, j } = await romeoAndJuliet();
     send(j, bare(romeo), "subscribed");
     assert.equal(state(await pushed(j, bare(romeo))), "none+approved");
     send(j, bare(romeo), "unsubscribed");
@@ -327,10 +284,7 @@ describe("requests to users who are offline (RFC 6121 §3.1.3)", () => {
 
 describe("removing a contact (RFC 6121 §2.5.2)", () => {
   test("with a mutual subscription: the contact gets unsubscribe, unavailable and unsubscribed, and ends at none", async () => {
-    const romeo = await account("romeo");
-    const juliet = await account("juliet");
-    const r = await online(romeo);
-    const j = await online(juliet);
+    const { romeo, juliet, r, j } = await romeoAndJuliet();
     send(r, bare(juliet), "subscribe");
     await j.next(isPresence(bare(romeo), "subscribe"));
     send(j, bare(romeo), "subscribed");
@@ -343,7 +297,7 @@ describe("removing a contact (RFC 6121 §2.5.2)", () => {
 
     const removed = await r.iq(xml("iq", { type: "set" }, xml("query", { xmlns: NS.roster }, xml("item", { jid: bare(juliet), subscription: "remove" }))));
     assert.equal(removed.attrs.type, "result");
-    await r.next((el) => isPush(bare(juliet))(el) && el.getChild("query", NS.roster)!.getChild("item")!.attrs.subscription === "remove");
+    await r.next((el) => isRosterPush(bare(juliet))(el) && pushedItem(el).attrs.subscription === "remove");
     await j.next(isPresence(bare(romeo), "unsubscribe"));
     await j.next(isPresence(r.jid!, "unavailable"));
     await j.next(isPresence(bare(romeo), "unsubscribed"));

@@ -3,7 +3,8 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { startTestServer, type TestServer } from "../../support/server.ts";
-import { SaslFailure, type XmppClient } from "../../../conformance/client/client.ts";
+import { canLogIn } from "../../support/accounts.ts";
+import type { XmppClient } from "../../../conformance/client/client.ts";
 import { xml, type Element } from "../../../protocol/xml/element.ts";
 import { NS } from "../../../protocol/ns.ts";
 import { parseStanzaError } from "../../../protocol/errors.ts";
@@ -20,19 +21,6 @@ const set = (c: XmppClient, payload: Element, to?: string) => c.iq(xml("iq", { t
 function errorOf(reply: Element): { condition: string; type: string } | null {
   const e = parseStanzaError(reply);
   return e && { condition: e.condition, type: e.type };
-}
-
-async function canLogIn(t: TestServer, username: string, password: string): Promise<boolean> {
-  const c = await t.connect();
-  try {
-    await c.login({ username, password });
-    return true;
-  } catch (e) {
-    if (e instanceof SaslFailure && e.condition === "not-authorized") return false;
-    throw e;
-  } finally {
-    c.destroy();
-  }
 }
 
 describe("with registration enabled", () => {

@@ -3,7 +3,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startTestServer, type TestServer } from "../../support/server.ts";
-import { createAccount } from "../../../server/core/accounts.ts";
+import { accountsOn } from "../../support/accounts.ts";
+import { acknowledgedPush, isRosterPush, pushedItem } from "../../support/stanzas.ts";
 import { xml, type Element } from "../../../protocol/xml/element.ts";
 import { NS } from "../../../protocol/ns.ts";
 import { parseStanzaError } from "../../../protocol/errors.ts";
@@ -18,17 +19,7 @@ after(async () => {
   await t.stop();
 });
 
-let counter = 0;
-/** A fresh account for one test, so tests never see each other's rosters. */
-async function account(name: string): Promise<string> {
-  const user = `${name}${++counter}`;
-  await createAccount(t.server.storage, t.domain, user, `pass-${user}`);
-  return user;
-}
-
-function bare(user: string): string {
-  return `${user}@${t.domain}`;
-}
+const { account, bare } = accountsOn(() => t);
 
 async function getRoster(c: XmppClient, ver?: string): Promise<Element> {
   return c.iq(xml("iq", { type: "get" }, xml("query", { xmlns: NS.roster, ver })));
@@ -42,21 +33,6 @@ function itemsOf(result: Element): Map<string, Element> {
   const query = result.getChild("query", NS.roster);
   assert.ok(query, "a roster result carries a query");
   return new Map(query.getChildren("item").map((i) => [i.attrs.jid, i]));
-}
-
-function isPush(jid: string) {
-  return (el: Element) => el.name === "iq" && el.attrs.type === "set" && el.getChild("query", NS.roster)?.getChild("item")?.attrs.jid === jid;
-}
-
-/** Waits for the roster push about `jid`, acknowledges it as a client should, returns the push. */
-async function push(c: XmppClient, jid: string): Promise<Element> {
-  const iq = await c.next(isPush(jid));
-  c.send(xml("iq", { type: "result", id: iq.attrs.id }));
-  return iq;
-}
-
-function pushedItem(iq: Element): Element {
-  return iq.getChild("query", NS.roster)!.getChild("item")!;
 }
 
 function groups(item: Element): string[] {
@@ -118,7 +94,7 @@ describe("roster set and pushes", () => {
     assert.equal(result.attrs.type, "result");
     assert.equal(result.getChild("query"), undefined, "a roster set's result is empty");
 
-    const pushes = [await push(balcony, "nurse@example.com"), await push(chamber, "nurse@example.com")];
+    const pushes = [await acknowledgedPush(balcony, "nurse@example.com"), await acknowledgedPush(chamber, "nurse@example.com")];
     for (const p of pushes) {
       assert.ok(p.attrs.from === undefined || p.attrs.from === bare(user), "a push comes from the account itself");
       assert.ok(p.attrs.id, "a push has an id");
@@ -135,7 +111,7 @@ describe("roster set and pushes", () => {
     assert.ok(ver);
     assert.equal(pushes[1].getChild("query", NS.roster)!.attrs.ver, ver);
     assert.equal((await getRoster(balcony)).getChild("query", NS.roster)!.attrs.ver, ver, "the push's ver is the roster's version");
-    assert.ok(await garden.nothing(isPush("nurse@example.com")), "a resource that never asked for the roster gets no push");
+    assert.ok(await garden.nothing(isRosterPush("nurse@example.com")), "a resource that never asked for the roster gets no push");
     await Promise.all([balcony.close(), chamber.close(), garden.close()]);
   });
 
@@ -143,18 +119,18 @@ describe("roster set and pushes", () => {
     const c = await t.login(await account("juliet"));
     await getRoster(c);
     await setItem(c, xml("item", { jid: "romeo@example.net", name: "Romeo" }, xml("group", {}, "Friends")));
-    await push(c, "romeo@example.net");
+    await acknowledgedPush(c, "romeo@example.net");
 
     await setItem(c, xml("item", { jid: "romeo@example.net", name: "Romeo" }, xml("group", {}, "Friends"), xml("group", {}, "Lovers")));
-    assert.deepEqual(groups(pushedItem(await push(c, "romeo@example.net"))), ["Friends", "Lovers"]);
+    assert.deepEqual(groups(pushedItem(await acknowledgedPush(c, "romeo@example.net"))), ["Friends", "Lovers"]);
 
     await setItem(c, xml("item", { jid: "romeo@example.net", name: "MyRomeo" }));
-    const renamed = pushedItem(await push(c, "romeo@example.net"));
+    const renamed = pushedItem(await acknowledgedPush(c, "romeo@example.net"));
     assert.equal(renamed.attrs.name, "MyRomeo");
     assert.deepEqual(groups(renamed), [], "no <group/> means no groups");
 
     await setItem(c, xml("item", { jid: "romeo@example.net", name: "" }));
-    assert.equal(pushedItem(await push(c, "romeo@example.net")).attrs.name, undefined);
+    assert.equal(pushedItem(await acknowledgedPush(c, "romeo@example.net")).attrs.name, undefined);
 
     const items = itemsOf(await getRoster(c));
     assert.equal(items.size, 1);
@@ -166,7 +142,7 @@ describe("roster set and pushes", () => {
     const c = await t.login(await account("juliet"));
     await getRoster(c);
     await setItem(c, xml("item", { jid: "tybalt@example.org", subscription: "both", ask: "subscribe", approved: "true" }));
-    const item = pushedItem(await push(c, "tybalt@example.org"));
+    const item = pushedItem(await acknowledgedPush(c, "tybalt@example.org"));
     assert.equal(item.attrs.subscription, "none");
     assert.equal(item.attrs.ask, undefined);
     assert.equal(item.attrs.approved, undefined);
@@ -180,13 +156,13 @@ describe("roster set and pushes", () => {
     await getRoster(balcony);
     await getRoster(chamber);
     await setItem(balcony, xml("item", { jid: "nurse@example.com" }));
-    await push(balcony, "nurse@example.com");
-    await push(chamber, "nurse@example.com");
+    await acknowledgedPush(balcony, "nurse@example.com");
+    await acknowledgedPush(chamber, "nurse@example.com");
 
     const result = await setItem(chamber, xml("item", { jid: "nurse@example.com", subscription: "remove" }));
     assert.equal(result.attrs.type, "result");
     for (const c of [balcony, chamber]) {
-      const item = pushedItem(await push(c, "nurse@example.com"));
+      const item = pushedItem(await acknowledgedPush(c, "nurse@example.com"));
       assert.equal(item.attrs.subscription, "remove");
     }
     assert.equal(itemsOf(await getRoster(balcony)).size, 0);
@@ -210,7 +186,7 @@ describe("roster versioning (XEP-0237)", () => {
     assert.equal(same.getChild("query"), undefined, "an empty IQ result, not an empty query");
 
     await setItem(c, xml("item", { jid: "benvolio@example.net" }));
-    const push2 = await push(c, "benvolio@example.net");
+    const push2 = await acknowledgedPush(c, "benvolio@example.net");
     const ver2 = push2.getChild("query", NS.roster)!.attrs.ver;
     assert.ok(ver2 && ver2 !== ver1, "every change has a new ver");
 
@@ -225,7 +201,7 @@ describe("roster versioning (XEP-0237)", () => {
     const c = await t.login(await account("romeo"));
     await getRoster(c);
     await setItem(c, xml("item", { jid: "mercutio@example.com", name: "M" }));
-    const ver = (await push(c, "mercutio@example.com")).getChild("query", NS.roster)!.attrs.ver;
+    const ver = (await acknowledgedPush(c, "mercutio@example.com")).getChild("query", NS.roster)!.attrs.ver;
     assert.equal((await setItem(c, xml("item", { jid: "mercutio@example.com", name: "M" }))).attrs.type, "result");
     assert.equal((await getRoster(c, ver)).getChild("query"), undefined);
     await c.close();
