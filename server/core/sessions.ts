@@ -26,8 +26,17 @@ export interface ClientSession {
   readonly directedPresence: Set<string>;
   /** Per-module state, keyed by module name. */
   readonly data: Map<string, unknown>;
-  /** Queues a stanza for the client. */
+  /** Queues a stanza for the client, through the outgoing filters. */
   send(stanza: Element): void;
+  /** Writes a stanza to the client at once, past the filters (for a filter's own flush). */
+  sendNow(stanza: Element): void;
+  /**
+   * Adds a filter that sees every stanza `send` is given, in the order added; returning false
+   * holds the stanza back (the filter then owns it: it sends it later with sendNow, or drops
+   * it). XEP-0352 client state indication and XEP-0198 stream management build on this.
+   * Returns the function that removes the filter.
+   */
+  addOutgoingFilter(filter: (stanza: Element) => boolean): () => void;
   /** Ends the stream, with a stream error when a condition is given. */
   close(condition?: StreamErrorCondition, text?: string): void;
 }

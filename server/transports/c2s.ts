@@ -509,9 +509,24 @@ export class C2sConnection implements ClientSession {
 
   // ---- output --------------------------------------------------------------------------------
 
+  private outgoingFilters: Array<(stanza: Element) => boolean> = [];
+
   send(stanza: Element): void {
     if (this.phase !== "open") return;
+    for (const filter of this.outgoingFilters) if (!filter(stanza)) return;
     this.write(serializeForStream(stanza, NS.client));
+  }
+
+  sendNow(stanza: Element): void {
+    if (this.phase !== "open") return;
+    this.write(serializeForStream(stanza, NS.client));
+  }
+
+  addOutgoingFilter(filter: (stanza: Element) => boolean): () => void {
+    this.outgoingFilters = [...this.outgoingFilters, filter];
+    return () => {
+      this.outgoingFilters = this.outgoingFilters.filter((f) => f !== filter);
+    };
   }
 
   private write(data: string): void {
