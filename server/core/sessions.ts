@@ -37,6 +37,17 @@ export interface ClientSession {
    * Returns the function that removes the filter.
    */
   addOutgoingFilter(filter: (stanza: Element) => boolean): () => void;
+  /**
+   * Adds an observer of every element written to the client (after the filters), or that would
+   * be written while the session hibernates. XEP-0198 keeps its unacknowledged queue with it.
+   */
+  addWriteObserver(observer: (el: Element) => void): () => void;
+  /** Message, presence and IQ stanzas from the client handled to the end since binding (XEP-0198 'h'). */
+  readonly handledCount: number;
+  /** When set, a connection lost without a closing stream keeps the session this long (ms) to be resumed. */
+  resumeTimeoutMs: number | null;
+  /** True while the connection is gone and the session waits to be resumed. */
+  readonly hibernating: boolean;
   /** Ends the stream, with a stream error when a condition is given. */
   close(condition?: StreamErrorCondition, text?: string): void;
 }

@@ -10,6 +10,7 @@ import time from "./time/index.ts";
 import last from "./last/index.ts";
 import vcard from "./vcard/index.ts";
 import register from "./register/index.ts";
+import sm from "./sm/index.ts";
 import disco from "./disco/index.ts";
 
-export const builtinModules: ModuleDefinition[] = [ping, roster, presence, message, version, time, last, vcard, register, disco];
+export const builtinModules: ModuleDefinition[] = [ping, roster, presence, message, version, time, last, vcard, register, sm, disco];

@@ -49,7 +49,13 @@ export interface PreauthIqEvent {
   stanza: Element;
 }
 
-/** Payload of `c2s/bound` and `c2s/closed`. */
+/** Payload of `c2s/resuming`: `previous` is about to hand its identity to `session` (XEP-0198). */
+export interface ResumeEvent {
+  session: C2sConnection;
+  previous: C2sConnection;
+}
+
+/** Payload of `c2s/bound`, `c2s/hibernating` and `c2s/closed`. */
 export interface SessionEvent {
   session: C2sConnection;
   /** For c2s/closed: the stream error condition that ended it, if any. */
@@ -95,7 +101,7 @@ export interface C2sOptions {
   certificates: DomainCertificates;
 }
 
-type Phase = "connected" | "open" | "closing" | "closed";
+type Phase = "connected" | "open" | "hibernating" | "closing" | "closed";
 
 export class C2sConnection implements ClientSession {
   readonly kind = "c2s" as const;
@@ -113,6 +119,8 @@ export class C2sConnection implements ClientSession {
   account: Jid | undefined = undefined;
   secure: boolean;
   readonly connectedAt = Date.now();
+  handledCount = 0;
+  resumeTimeoutMs: number | null = null;
 
   private socket: net.Socket;
   private parser: XmlStreamParser;
@@ -299,6 +307,7 @@ export class C2sConnection implements ClientSession {
         const el = this.queue.shift()!;
         try {
           await this.handle(el);
+          if (this.jid && STANZA_KINDS.has(el.name)) this.handledCount++;
         } catch (err) {
           this.log.error({ err }, "failed to handle an element");
           if (err instanceof StreamError) this.close(err.condition, err.text);
@@ -510,16 +519,22 @@ export class C2sConnection implements ClientSession {
   // ---- output --------------------------------------------------------------------------------
 
   private outgoingFilters: Array<(stanza: Element) => boolean> = [];
+  private writeObservers: Array<(el: Element) => void> = [];
+
+  get hibernating(): boolean {
+    return this.phase === "hibernating";
+  }
 
   send(stanza: Element): void {
-    if (this.phase !== "open") return;
+    if (this.phase !== "open" && this.phase !== "hibernating") return;
     for (const filter of this.outgoingFilters) if (!filter(stanza)) return;
-    this.write(serializeForStream(stanza, NS.client));
+    this.sendNow(stanza);
   }
 
   sendNow(stanza: Element): void {
-    if (this.phase !== "open") return;
-    this.write(serializeForStream(stanza, NS.client));
+    if (this.phase !== "open" && this.phase !== "hibernating") return;
+    for (const observe of this.writeObservers) observe(stanza);
+    if (this.phase === "open") this.write(serializeForStream(stanza, NS.client));
   }
 
   addOutgoingFilter(filter: (stanza: Element) => boolean): () => void {
@@ -527,6 +542,48 @@ export class C2sConnection implements ClientSession {
     return () => {
       this.outgoingFilters = this.outgoingFilters.filter((f) => f !== filter);
     };
+  }
+
+  addWriteObserver(observer: (el: Element) => void): () => void {
+    this.writeObservers = [...this.writeObservers, observer];
+    return () => {
+      this.writeObservers = this.writeObservers.filter((o) => o !== observer);
+    };
+  }
+
+  /**
+   * XEP-0198 §5 resumption: this new, authenticated stream takes over `previous`'s bound
+   * session — its full JID, presence, module state and handled count — without the world
+   * seeing it go offline. `previous` is closed quietly (no c2s/closed, no unavailable).
+   */
+  async resumeFrom(previous: C2sConnection): Promise<void> {
+    await this.server.hooks.fire<ResumeEvent>("c2s/resuming", { session: this, previous });
+    this.jid = previous.jid;
+    this.presence = previous.presence;
+    this.priority = previous.priority;
+    this.interested = previous.interested;
+    this.handledCount = previous.handledCount;
+    this.resumeTimeoutMs = previous.resumeTimeoutMs;
+    for (const j of previous.directedPresence) this.directedPresence.add(j);
+    for (const [k, v] of previous.data) this.data.set(k, v);
+    previous.retire();
+    this.server.sessions.add(this);
+    this.log.info({ jid: this.jid?.toString() }, "session resumed");
+  }
+
+  /** Ends a connection whose session now lives on in another one. */
+  private retire(): void {
+    this.detached = true;
+    clearInterval(this.timer);
+    if (this.hibernationTimer) clearTimeout(this.hibernationTimer);
+    this.transport.connections.delete(this);
+    if (this.phase === "open") {
+      this.write(serialize(new StreamError("conflict", "the session was resumed on another connection").toElement()));
+      this.write(STREAM_FOOTER);
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
+    }
+    this.phase = "closed";
   }
 
   private write(data: string): void {
@@ -537,6 +594,7 @@ export class C2sConnection implements ClientSession {
 
   close(condition?: StreamErrorCondition, text?: string): void {
     if (this.phase === "closing" || this.phase === "closed") return;
+    if (this.hibernationTimer) clearTimeout(this.hibernationTimer);
     if (!this.streamOpened) this.openStream(this.host || this.server.hosts[0], undefined);
     if (condition) this.write(serialize(new StreamError(condition, text).toElement()));
     this.write(STREAM_FOOTER);
@@ -552,7 +610,23 @@ export class C2sConnection implements ClientSession {
   private closeReason: string | undefined;
   private detached = false;
 
+  private hibernationTimer: NodeJS.Timeout | null = null;
+
   private onSocketClosed(): void {
+    if (this.phase === "open" && this.jid && this.resumeTimeoutMs !== null) {
+      // XEP-0198 §5: the connection died without a closing stream; keep the session a while.
+      this.phase = "hibernating";
+      this.queue = [];
+      this.log.info({ jid: this.jid.toString(), ms: this.resumeTimeoutMs }, "connection lost: session hibernating");
+      this.hibernationTimer = setTimeout(() => {
+        this.phase = "closed";
+        void this.detach();
+      }, this.resumeTimeoutMs);
+      this.hibernationTimer.unref();
+      void this.server.hooks.fire<SessionEvent>("c2s/hibernating", { session: this });
+      return;
+    }
+    if (this.phase === "hibernating") return;
     this.phase = "closed";
     void this.detach();
   }
