@@ -195,10 +195,22 @@ export class XmppClient {
     return this.features?.getChild("mechanisms", NS.sasl)?.getChildren("mechanism").map((m) => m.getText()) ?? [];
   }
 
-  /** The strongest offered mechanism this client can use on this connection, if any. */
+  /** Channel-binding types the server advertises (XEP-0440); empty when it does not say. */
+  channelBindingTypes(): string[] {
+    const cb = this.features?.getChild("sasl-channel-binding", NS.saslChannelBinding);
+    return cb?.getChildren("channel-binding").map((b) => b.attrs.type).filter((t): t is string => !!t) ?? [];
+  }
+
+  /**
+   * The strongest offered mechanism this client can use on this connection, if any. -PLUS only
+   * when the server says (XEP-0440) that it speaks our binding type: servers that offer -PLUS
+   * without saying so may only know tls-unique, which TLS 1.3 does not have.
+   */
   chooseMechanism(): string | undefined {
     const offered = this.mechanisms();
-    return SUPPORTED.find((m) => offered.includes(m) && (!m.endsWith("-PLUS") || this.bindingData() !== null));
+    const binding = this.bindingData();
+    const usable = binding !== null && this.channelBindingTypes().includes(binding.type);
+    return SUPPORTED.find((m) => offered.includes(m) && (!m.endsWith("-PLUS") || usable));
   }
 
   /** Authenticates and (unless noBind) binds a resource; resolves with the full JID. */

@@ -1,0 +1,29 @@
+-- Prosody 0.12 (Debian 12) as a reference server for Parley's conformance runner.
+-- run.sh copies this file into its runtime directory, replacing @RUN@ with that directory.
+-- One virtual host, prosody.test, on 127.0.0.2 only; no s2s, no HTTP, no DNS off this machine.
+pidfile = "@RUN@/prosody/prosody.pid"
+data_path = "@RUN@/prosody/data"
+log = { info = "@RUN@/prosody/prosody.log"; error = "@RUN@/prosody/prosody.err" }
+
+interfaces = { "127.0.0.2" }
+c2s_ports = { 5222 }
+c2s_direct_tls_ports = { 5223 }
+s2s_ports = { }
+http_ports = { }
+https_ports = { }
+certificates = "@RUN@/prosody/certs"
+unbound = { resolvconf = "@RUN@/resolv.conf"; hoststxt = "/etc/hosts" }
+
+authentication = "internal_hashed"
+storage = "internal"
+c2s_require_encryption = true
+allow_registration = true
+
+modules_enabled = {
+  "roster"; "saslauth"; "tls"; "disco"; "private"; "vcard_legacy"; "pep";
+  "version"; "uptime"; "time"; "ping"; "register"; "lastactivity";
+  "carbons"; "blocklist"; "mam"; "smacks"; "csi_simple";
+}
+modules_disabled = { "s2s" }
+
+VirtualHost "prosody.test"
