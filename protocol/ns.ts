@@ -67,6 +67,8 @@ export const NS = {
   caps: "http://jabber.org/protocol/caps",
   /** XEP-0199 XMPP ping. */
   ping: "urn:xmpp:ping",
+  /** XEP-0353 Jingle Message Initiation (call invitations). */
+  jingleMessage: "urn:xmpp:jingle-message:0",
   /** XEP-0092 software version. */
   version: "jabber:iq:version",
   /** XEP-0202 entity time. */

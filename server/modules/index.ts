@@ -5,6 +5,8 @@ import ping from "./ping/index.ts";
 import roster from "./roster/index.ts";
 import presence from "./presence/index.ts";
 import message from "./message/index.ts";
+import carbons from "./carbons/index.ts";
+import csi from "./csi/index.ts";
 import version from "./version/index.ts";
 import time from "./time/index.ts";
 import last from "./last/index.ts";
@@ -13,4 +15,4 @@ import register from "./register/index.ts";
 import sm from "./sm/index.ts";
 import disco from "./disco/index.ts";
 
-export const builtinModules: ModuleDefinition[] = [ping, roster, presence, message, version, time, last, vcard, register, sm, disco];
+export const builtinModules: ModuleDefinition[] = [ping, roster, presence, message, carbons, csi, version, time, last, vcard, register, sm, disco];

@@ -21,6 +21,13 @@
 //   which accounts exist.
 // - To the server itself: Parley reads no messages, so normal and chat get
 //   <service-unavailable/> and the rest are dropped, unless a module took them first.
+//
+// Extension point: once a message has been handed to an account's resources (or kept by offline
+// storage), `message/delivered` runs with the sessions that got it, so that Message Carbons
+// (XEP-0280 §7: a copy to each enabled resource "that did not receive it under the RFC 6121
+// delivery rules") need not repeat these rules. It runs after every message/* handler above
+// DELIVERY_PRIORITY, so what it sees is the stanza exactly as the recipients got it (with the
+// archive's XEP-0359 stanza-id, say). Nothing runs for a message that was bounced or dropped.
 import { StanzaError } from "../../../protocol/errors.ts";
 import { defineModule, type ModuleApi } from "../../core/module.ts";
 import type { Element } from "../../../protocol/xml/element.ts";
@@ -38,6 +45,26 @@ export interface OfflineMessageEvent {
   readonly stanza: Element;
   /** The recipient account's bare JID. */
   readonly to: Jid;
+}
+
+/** Fired after a message reached a local account: handed to resources, or kept offline. */
+export const DELIVERED_EVENT = "message/delivered";
+
+export interface DeliveredMessageEvent {
+  /** The message as the recipients got it. */
+  readonly stanza: Element;
+  /** The local client that sent it, or null (the server, a remote domain). */
+  readonly origin: ClientSession | null;
+  readonly from: Jid;
+  /** The recipient account's bare JID. */
+  readonly account: Jid;
+  /** The sessions that got the message itself; empty when offline storage kept it. */
+  readonly recipients: readonly ClientSession[];
+}
+
+async function delivered(m: ModuleApi, ev: StanzaEvent, account: Jid, recipients: readonly ClientSession[]): Promise<true> {
+  await m.fire<DeliveredMessageEvent>(DELIVERED_EVENT, { stanza: ev.stanza, origin: ev.origin, from: ev.from, account: account.bare, recipients });
+  return true;
 }
 
 type MessageType = "normal" | "chat" | "groupchat" | "headline" | "error";
@@ -70,11 +97,11 @@ async function deliverToAccount(m: ModuleApi, ev: StanzaEvent, account: Jid): Pr
   const recipients = bareRecipients(m, account, type);
   if (recipients.length > 0) {
     for (const session of recipients) session.send(ev.stanza);
-    return true;
+    return delivered(m, ev, account, recipients);
   }
   if (type === "headline") return true;
   if (await accountExists(m, account)) {
-    if (await m.fire<OfflineMessageEvent>(OFFLINE_EVENT, { stanza: ev.stanza, to: account })) return true;
+    if (await m.fire<OfflineMessageEvent>(OFFLINE_EVENT, { stanza: ev.stanza, to: account })) return delivered(m, ev, account, []);
   }
   m.bounce(ev, new StanzaError("service-unavailable"));
   return true;
@@ -104,7 +131,7 @@ export default defineModule({
       // §8.5.3.1: a bound resource gets what is addressed to it, available or not.
       if (session) {
         session.send(ev.stanza);
-        return true;
+        return delivered(m, ev, ev.to, [session]);
       }
       return resourceGone(m, ev);
     }, DELIVERY_PRIORITY);

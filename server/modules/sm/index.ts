@@ -153,9 +153,11 @@ export default defineModule({
         session.sendNow(failed("undefined-condition"));
         return true;
       }
-      prevState.stopObserving();
       resumable.delete(prevState.id!);
+      // resumeFrom fires c2s/resuming, where CSI releases what it held: those stanzas are
+      // written to `previous` and must still land in its queue, so observation stops after.
       await conn.resumeFrom(previous);
+      prevState.stopObserving();
       // A new id for the new stream: the old one must not resume twice.
       prevState.id = randomBytes(18).toString("base64url");
       resumable.set(prevState.id, session);
