@@ -10,7 +10,7 @@ import { Element, xml } from "../../protocol/xml/element.ts";
 import { StanzaError, errorReply } from "../../protocol/errors.ts";
 import type { Jid } from "../../protocol/jid.ts";
 import type { HookHandler } from "./hooks.ts";
-import type { IqEvent, StanzaEvent, Target } from "./router.ts";
+import type { ComponentHandler, IqEvent, StanzaEvent, Target } from "./router.ts";
 import type { ClientSession, SessionRegistry } from "./sessions.ts";
 import type { Storage } from "./storage/index.ts";
 import type { KeyValueStore, JsonValue } from "./storage/index.ts";
@@ -80,6 +80,12 @@ export interface ModuleApi {
   addFeature(ns: string, on?: "host" | "account"): void;
   addIdentity(identity: Identity, on?: "host" | "account"): void;
 
+  /**
+   * Serves a component domain (conference.<host>, upload.<host>): every stanza to it, and to
+   * any JID at it, goes to `handler` after the sender's pre- hooks (XEP-0114-style internal
+   * component). Replies are routed with m.send.
+   */
+  addComponent(domain: string, handler: ComponentHandler): void;
   /** Routes a stanza from the server (origin null): the same rules as a client's. */
   send(stanza: Element): Promise<void>;
   /** Routes a stanza on behalf of a session (as if the client had sent it). */

@@ -52,9 +52,14 @@ export interface RouterOptions {
   log: Logger;
   /** True for a domain this node serves (virtual hosts and components). */
   isLocalDomain(domain: string): boolean;
+  /** The handler of a component domain (conference., upload., ...), if `domain` is one. */
+  componentFor?(domain: string): ComponentHandler | undefined;
   /** How long a server-originated IQ waits for its answer. */
   iqTimeoutMs?: number;
 }
+
+/** A component receives every stanza addressed to its domain, after the sender's pre- hooks. */
+export type ComponentHandler = (ev: StanzaEvent) => Promise<void> | void;
 
 interface PendingIq {
   resolve(el: Element): void;
@@ -67,6 +72,7 @@ export class Router {
   private readonly sessions: SessionRegistry;
   private readonly log: Logger;
   private readonly isLocalDomain: (domain: string) => boolean;
+  private readonly componentFor: (domain: string) => ComponentHandler | undefined;
   private readonly iqTimeoutMs: number;
   private readonly pending = new Map<string, PendingIq>();
   private iqCounter = 0;
@@ -76,6 +82,7 @@ export class Router {
     this.sessions = opts.sessions;
     this.log = opts.log;
     this.isLocalDomain = opts.isLocalDomain;
+    this.componentFor = opts.componentFor ?? (() => undefined);
     this.iqTimeoutMs = opts.iqTimeoutMs ?? 30_000;
   }
 
@@ -124,6 +131,15 @@ export class Router {
     const ev = this.event(stanza, kind, origin, from, to ?? from.bare, target);
 
     if (origin && (await this.hooks.fire(`pre-${kind}/${target}`, ev))) return;
+
+    const component = to ? this.componentFor(to.domain) : undefined;
+    if (component) {
+      if (stanza.attrs.type === "result" || stanza.attrs.type === "error") {
+        if (kind === "iq" && to!.local === "" && to!.resource === "") return this.answerPending(stanza);
+      }
+      await component(ev);
+      return;
+    }
 
     if (to && !this.isLocalDomain(to.domain)) {
       if (await this.hooks.fire(`route/remote`, ev)) return;

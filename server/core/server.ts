@@ -4,7 +4,7 @@
 import { Element } from "../../protocol/xml/element.ts";
 import { StanzaError, errorReply } from "../../protocol/errors.ts";
 import { Hooks, type HookHandler } from "./hooks.ts";
-import { Router, type IqEvent, type StanzaEvent, type Target } from "./router.ts";
+import { Router, type ComponentHandler, type IqEvent, type StanzaEvent, type Target } from "./router.ts";
 import { LocalSessionRegistry, type ClientSession } from "./sessions.ts";
 import { moduleStore, runIqHandler, type DiscoInfo, type IqHandler, type ModuleApi, type ModuleDefinition } from "./module.ts";
 import type { Config } from "./config.ts";
@@ -31,6 +31,7 @@ export class Server {
   readonly loaded: ModuleDefinition[] = [];
   readonly startedAt = Date.now();
   private readonly hostSet: Set<string>;
+  readonly components = new Map<string, ComponentHandler>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly stopHandlers: Array<() => void | Promise<void>> = [];
   readonly transports: Transport[] = [];
@@ -47,7 +48,8 @@ export class Server {
       hooks: this.hooks,
       sessions: this.sessions,
       log: log.child({ part: "router" }),
-      isLocalDomain: (d) => this.hostSet.has(d),
+      isLocalDomain: (d) => this.hostSet.has(d) || this.components.has(d),
+      componentFor: (d) => this.components.get(d),
     });
   }
 
@@ -111,6 +113,10 @@ export class Server {
       },
       addIdentity: (identity, on = "host") => {
         this.disco[on].identities.push(identity);
+      },
+      addComponent: (domain, handler) => {
+        if (this.hostSet.has(domain) || this.components.has(domain)) throw new Error(`${domain} is already served`);
+        this.components.set(domain, handler);
       },
       send: (stanza) => this.router.route(stanza, null),
       route: (stanza, origin) => this.router.route(stanza, origin),
