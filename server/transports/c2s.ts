@@ -631,8 +631,15 @@ export class C2sConnection implements ClientSession {
     void this.detach();
   }
 
+  private detaching: Promise<void> | null = null;
+
   /** Leaves the registry and tells modules (presence goes unavailable, last activity is kept). */
-  private async detach(): Promise<void> {
+  detach(): Promise<void> {
+    this.detaching ??= this.runDetach();
+    return this.detaching;
+  }
+
+  private async runDetach(): Promise<void> {
     if (this.detached) return;
     this.detached = true;
     clearInterval(this.timer);
@@ -702,6 +709,9 @@ export class C2sTransport implements Transport {
     const all = [...this.connections];
     for (const c of all) c.close("system-shutdown", "the server is shutting down");
     await Promise.race([Promise.all(all.map((c) => c.closed())), new Promise((r) => setTimeout(r, CLOSE_GRACE_MS + 100).unref())]);
+    // Modules' c2s/closed work (unavailable presence, unacknowledged messages to offline
+    // storage) must finish before storage closes.
+    await Promise.all(all.map((c) => c.detach()));
   }
 }
 
