@@ -14,5 +14,6 @@ import vcard from "./vcard/index.ts";
 import register from "./register/index.ts";
 import sm from "./sm/index.ts";
 import disco from "./disco/index.ts";
+import muc from "./muc/index.ts";
 
-export const builtinModules: ModuleDefinition[] = [ping, roster, presence, message, carbons, csi, version, time, last, vcard, register, sm, disco];
+export const builtinModules: ModuleDefinition[] = [ping, roster, presence, message, carbons, csi, version, time, last, vcard, register, sm, disco, muc];
