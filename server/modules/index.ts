@@ -15,5 +15,7 @@ import register from "./register/index.ts";
 import sm from "./sm/index.ts";
 import disco from "./disco/index.ts";
 import muc from "./muc/index.ts";
+import blocking from "./blocking/index.ts";
+import pep from "./pep/index.ts";
 
-export const builtinModules: ModuleDefinition[] = [ping, roster, presence, message, carbons, csi, version, time, last, vcard, register, sm, disco, muc];
+export const builtinModules: ModuleDefinition[] = [ping, roster, presence, message, carbons, csi, version, time, last, vcard, register, sm, disco, muc, blocking, pep];
