@@ -5,13 +5,16 @@ import { dirname, resolve } from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
 import pg from "pg";
+import { ArchiveStore } from "./archive.ts";
 import { KeyValueStore } from "./kv.ts";
 import { LastActivityStore } from "./last-activity.ts";
 import { InCodeMigrationProvider } from "./migrations.ts";
+import { OfflineStore } from "./offline.ts";
 import { RosterStore } from "./roster.ts";
 import type { Dialect, Schema } from "./schema.ts";
 import { UserStore } from "./users.ts";
 import { VCardStore } from "./vcards.ts";
+import { GroupCommitWriter, type GroupCommitOptions } from "./writer.ts";
 
 export interface Storage {
   db: Kysely<Schema>;
@@ -21,9 +24,15 @@ export interface Storage {
   vcards: VCardStore;
   lastActivity: LastActivityStore;
   kv: KeyValueStore;
+  /** XEP-0313 message archives (reads; writes go through `writer`). */
+  archive: ArchiveStore;
+  /** XEP-0160 offline messages (reads; writes go through `writer`). */
+  offline: OfflineStore;
+  /** Group commit for archive and offline writes (DESIGN.md "Storage"). */
+  writer: GroupCommitWriter;
   /** Brings the schema up to date. Idempotent; concurrent callers (even other processes) wait for each other. */
   migrate(): Promise<void>;
-  /** Releases the connections; later calls do nothing. */
+  /** Commits what the writer holds, then releases the connections; later calls do nothing. */
   close(): Promise<void>;
 }
 
@@ -40,6 +49,8 @@ export interface OpenOptions {
   onPoolError?: (error: Error) => void;
   /** Milliseconds since the epoch, for created/updated columns (default Date.now). */
   now?: () => number;
+  /** The group-commit writer's batching (default: 5 ms or 500 operations). */
+  writer?: GroupCommitOptions;
 }
 
 export type DatabaseLocation =
@@ -69,7 +80,7 @@ export async function openDatabase(url: string, opts: OpenOptions = {}): Promise
   const now = opts.now ?? Date.now;
   if (location.dialect === "sqlite") {
     const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: openSqlite(location.path) }) });
-    return makeStorage(db, "sqlite", now, () => migrateSqlite(db));
+    return makeStorage(db, "sqlite", now, opts.writer, () => migrateSqlite(db));
   }
   const schema = opts.schema;
   if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
@@ -91,11 +102,18 @@ export async function openDatabase(url: string, opts: OpenOptions = {}): Promise
     await db.destroy();
     throw error;
   }
-  return makeStorage(db, "postgres", now, () => migratePostgres(db));
+  return makeStorage(db, "postgres", now, opts.writer, () => migratePostgres(db));
 }
 
-function makeStorage(db: Kysely<Schema>, dialect: Dialect, now: () => number, migrate: () => Promise<void>): Storage {
+function makeStorage(
+  db: Kysely<Schema>,
+  dialect: Dialect,
+  now: () => number,
+  writerOptions: GroupCommitOptions | undefined,
+  migrate: () => Promise<void>,
+): Storage {
   let closing: Promise<void> | undefined;
+  const writer = new GroupCommitWriter(db, writerOptions);
   return {
     db,
     dialect,
@@ -104,8 +122,19 @@ function makeStorage(db: Kysely<Schema>, dialect: Dialect, now: () => number, mi
     vcards: new VCardStore(db, now),
     lastActivity: new LastActivityStore(db),
     kv: new KeyValueStore(db, now),
+    archive: new ArchiveStore(db),
+    offline: new OfflineStore(db),
+    writer,
     migrate,
-    close: () => (closing ??= db.destroy()),
+    // DESIGN.md: nothing acknowledged is lost on a polite stop, so the last batch commits first.
+    close: () =>
+      (closing ??= (async () => {
+        try {
+          await writer.close();
+        } finally {
+          await db.destroy();
+        }
+      })()),
   };
 }
 

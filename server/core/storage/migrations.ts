@@ -109,10 +109,61 @@ function coreTables(dialect: Dialect): Migration {
   };
 }
 
+// XEP-0313 message archive and XEP-0160 offline storage.
+function archiveAndOffline(dialect: Dialect): Migration {
+  // Archive ids are compared as bytes on both dialects: PostgreSQL would otherwise order text by
+  // the database's collation, and a page boundary could then fall differently than in SQLite.
+  const idType = dialect === "postgres" ? sql`text collate "C"` : sql`text`;
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable("archive")
+        .addColumn("host", "text", (c) => c.notNull())
+        .addColumn("username", "text", (c) => c.notNull())
+        .addColumn("id", idType, (c) => c.notNull())
+        .addColumn("with_jid", "text", (c) => c.notNull())
+        .addColumn("with_resource", "text", (c) => c.notNull().defaultTo(""))
+        .addColumn("direction", "text", (c) => c.notNull().check(sql`direction in ('in', 'out')`))
+        .addColumn("xml", "text", (c) => c.notNull())
+        .addColumn("ts", "bigint", (c) => c.notNull())
+        .addPrimaryKeyConstraint("archive_pk", ["host", "username", "id"])
+        .execute();
+      // A page is a range scan of one of these, whatever the archive's size: archive order is
+      // (ts, id), with or without the 'with' filter of XEP-0313 §4.1.1.
+      await db.schema.createIndex("archive_by_time").on("archive").columns(["host", "username", "ts", "id"]).execute();
+      await db.schema
+        .createIndex("archive_by_peer")
+        .on("archive")
+        .columns(["host", "username", "with_jid", "ts", "id"])
+        .execute();
+
+      // A sequence shared by every account gives each account's messages their arrival order.
+      // SQLite's AUTOINCREMENT never reuses a number, even the highest after it was deleted.
+      await db.schema
+        .createTable("offline")
+        .addColumn("seq", dialect === "postgres" ? "bigint" : "integer", (c) =>
+          dialect === "postgres" ? c.primaryKey().generatedByDefaultAsIdentity() : c.primaryKey().autoIncrement(),
+        )
+        .addColumn("host", "text", (c) => c.notNull())
+        .addColumn("username", "text", (c) => c.notNull())
+        .addColumn("xml", "text", (c) => c.notNull())
+        .addColumn("stored_at", "bigint", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("offline_by_user").on("offline").columns(["host", "username", "seq"]).execute();
+    },
+
+    async down(db: AnyDb) {
+      await db.schema.dropTable("offline").execute();
+      await db.schema.dropTable("archive").execute();
+    },
+  };
+}
+
 /** Every migration, by name; names sort in the order they must run. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
   return {
     "0001_core_tables": coreTables(dialect),
+    "0002_archive_and_offline": archiveAndOffline(dialect),
   };
 }
 

@@ -1,6 +1,7 @@
 // Kysely table types for Parley's core storage (one schema for SQLite and PostgreSQL).
 // Implements the storage needs of RFC 6120 (accounts), RFC 6121 §2 (roster),
-// XEP-0237 v1.3 (roster versioning), XEP-0054 v1.2 (vcard-temp), XEP-0012 v2.0 (last activity).
+// XEP-0237 v1.3 (roster versioning), XEP-0054 v1.2 (vcard-temp), XEP-0012 v2.0 (last activity),
+// XEP-0313 v0.7 (message archive) and XEP-0160 v1.0.1 (offline messages).
 //
 // Portable representations, identical on both dialects:
 // - binary data (SCRAM salts and keys) is a Buffer: `bytea` on PostgreSQL, `blob` on SQLite;
@@ -11,6 +12,8 @@
 // - JSON is stored as text.
 // Every key starts with (host, username): both are already-normalised strings (nodeprep/PRECIS
 // is the caller's job), and Parley serves several virtual hosts from one database.
+
+import type { Generated } from "kysely";
 
 export type Dialect = "sqlite" | "postgres";
 
@@ -83,6 +86,33 @@ export interface KeyValueTable {
   updated_at: number;
 }
 
+/** XEP-0313: one row per message in one account's archive. */
+export interface ArchiveTable {
+  host: string;
+  username: string;
+  /** The server-assigned archive UID (XEP-0359 stanza-id), unique within the account's archive. */
+  id: string;
+  /** The peer's bare JID: the 'to' of an outgoing message, the 'from' of an incoming one. */
+  with_jid: string;
+  /** The peer's resource, "" when the peer address had none. */
+  with_resource: string;
+  direction: "in" | "out";
+  /** The stanza as XML text. */
+  xml: string;
+  /** When the server archived it, milliseconds since the epoch. Archive order is (ts, id). */
+  ts: number;
+}
+
+/** XEP-0160: messages waiting for their recipient's next available session. */
+export interface OfflineTable {
+  /** Increasing in insertion order across the table, so one account's messages keep their order. */
+  seq: Generated<number>;
+  host: string;
+  username: string;
+  xml: string;
+  stored_at: number;
+}
+
 export interface Schema {
   users: UsersTable;
   roster_items: RosterItemsTable;
@@ -90,4 +120,6 @@ export interface Schema {
   vcards: VCardsTable;
   last_activity: LastActivityTable;
   kv: KeyValueTable;
+  archive: ArchiveTable;
+  offline: OfflineTable;
 }

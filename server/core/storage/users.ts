@@ -170,7 +170,8 @@ export class UserStore {
 
   /**
    * Deletes the account and, in the same transaction, everything stored for it here: roster,
-   * roster version, vCard, last activity and every module's key-value rows. Other users' roster
+   * roster version, vCard, last activity, every module's key-value rows, its message archive
+   * and its offline messages. Other users' roster
    * items that point at this account are theirs and stay (the roster module unsubscribes them).
    * Returns whether the account existed; leftover data of a missing account is removed all the same.
    */
@@ -197,7 +198,7 @@ export class UserStore {
 }
 
 async function deleteUserData(trx: Transaction<Schema>, host: string, username: string): Promise<void> {
-  for (const table of ["roster_items", "roster_versions", "vcards", "last_activity", "kv"] as const) {
+  for (const table of ["roster_items", "roster_versions", "vcards", "last_activity", "kv", "archive", "offline"] as const) {
     await trx.deleteFrom(table).where("host", "=", host).where("username", "=", username).execute();
   }
 }

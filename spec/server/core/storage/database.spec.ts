@@ -44,7 +44,7 @@ async function raceProcesses(count: number, args: string[]): Promise<{ code: num
 const here = dirname(fileURLToPath(import.meta.url));
 const projectRoot = join(here, "../../../..");
 
-const CORE_TABLES = ["kv", "last_activity", "roster_items", "roster_versions", "users", "vcards"];
+const CORE_TABLES = ["archive", "kv", "last_activity", "offline", "roster_items", "roster_versions", "users", "vcards"];
 
 async function executedMigrations(storage: Storage): Promise<string[]> {
   const result = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(storage.db);

@@ -1,0 +1,301 @@
+// The per-account message archive of XEP-0313 v0.7 (Message Archive Management): one-to-one
+// messages an account sent and received, each under a server-assigned UID (archive-ids.ts).
+//
+// Archive order is (ts, id): the time the server archived the message, then its UID, which
+// grows within a millisecond. Every page is one index range scan, from either end, on
+// (host, username, ts, id) or, with a 'with' filter, (host, username, with_jid, ts, id): the
+// filters and the RSM and #extended id bounds are folded into one lower and one upper bound
+// first, so a 50-message page costs the same at the start, middle or end of a million messages.
+import type { ExpressionBuilder, Kysely } from "kysely";
+import type { ArchiveTable, Schema } from "./schema.ts";
+
+export interface ArchiveEntry {
+  host: string;
+  username: string;
+  id: string;
+  /** The peer's bare JID. */
+  with: string;
+  /** The peer's resource, if the peer address had one. */
+  withResource?: string;
+  direction: "in" | "out";
+  /** The stanza as standalone XML text (stanza-text.ts). */
+  xml: string;
+  /** Milliseconds since the epoch. */
+  ts: number;
+}
+
+export interface ArchivedMessage {
+  id: string;
+  with: string;
+  withResource: string;
+  direction: "in" | "out";
+  xml: string;
+  ts: number;
+}
+
+/** Which messages match (XEP-0313 §4.1); every field narrows the set. */
+export interface ArchiveFilter {
+  /** The peer's bare JID (§4.1.1). */
+  with?: string;
+  /** With `with`: only this resource of the peer (a full JID in the 'with' field). */
+  withResource?: string;
+  /** Inclusive, milliseconds (§4.1.2). */
+  start?: number;
+  /** Inclusive, milliseconds. */
+  end?: number;
+  /** Only messages after each of these (RSM <after/>, the 'after-id' field); each must exist. */
+  afterIds?: readonly string[];
+  /** Only messages before each of these (RSM <before/>, the 'before-id' field); each must exist. */
+  beforeIds?: readonly string[];
+  /** Only these messages (the 'ids' field); each must exist. */
+  ids?: readonly string[];
+}
+
+export interface ArchivePageRequest extends ArchiveFilter {
+  /** At most this many messages. */
+  limit: number;
+  /** The page at the end of the matching messages rather than the start (RSM <before/>). */
+  fromEnd?: boolean;
+  /** Skip this many matching messages from the start (RSM <index/>); not with fromEnd. */
+  offset?: number;
+}
+
+export interface ArchivePage {
+  /** In archive order, oldest first, whichever end the page was taken from. */
+  messages: ArchivedMessage[];
+  /** True when no matching message lies beyond the page in the direction it was taken. */
+  complete: boolean;
+}
+
+export interface ArchiveBounds {
+  first: { id: string; ts: number };
+  last: { id: string; ts: number };
+}
+
+/** A UID named in a query that the archive does not hold (XEP-0313: item-not-found). */
+export class UnknownArchiveIdError extends Error {
+  constructor(readonly id: string) {
+    super(`no archived message has the id ${JSON.stringify(id)}`);
+    this.name = "UnknownArchiveIdError";
+  }
+}
+
+type Db = Kysely<Schema>;
+type Key = { ts: number; id: string };
+/** A bound on (ts, id): a timestamp alone is inclusive of that whole millisecond, a key is exclusive. */
+type Bound = { ts: number; id?: string };
+
+const COLUMNS = ["id", "with_jid", "with_resource", "direction", "xml", "ts"] as const;
+// Eight columns a row: well under SQLite's 32766 and PostgreSQL's 65535 bound parameters.
+const INSERT_CHUNK = 1000;
+// Both dialects cap the length of an IN list in practice; ids come from one client's query.
+const MAX_IDS = 1000;
+
+/** Inserts entries (in one statement per chunk); a UID already in that archive is left as it was. */
+export async function insertArchiveEntries(db: Db, entries: readonly ArchiveEntry[]): Promise<void> {
+  for (let i = 0; i < entries.length; i += INSERT_CHUNK) {
+    const rows: ArchiveTable[] = entries.slice(i, i + INSERT_CHUNK).map((e) => ({
+      host: e.host,
+      username: e.username,
+      id: e.id,
+      with_jid: e.with,
+      with_resource: e.withResource ?? "",
+      direction: e.direction,
+      xml: e.xml,
+      ts: e.ts,
+    }));
+    // Re-archiving a stanza under the id it already has (a resent or rescued copy) is a no-op:
+    // nothing is archived twice.
+    await db
+      .insertInto("archive")
+      .values(rows)
+      .onConflict((oc) => oc.columns(["host", "username", "id"]).doNothing())
+      .execute();
+  }
+}
+
+export class ArchiveStore {
+  readonly #db: Db;
+
+  constructor(db: Db) {
+    this.#db = db;
+  }
+
+  /** Archives the entries in one transaction. Most writes go through the group-commit writer instead. */
+  async append(entries: readonly ArchiveEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    await this.#db.transaction().execute((trx) => insertArchiveEntries(trx, entries));
+  }
+
+  /** One page of matching messages. Throws UnknownArchiveIdError for a named id the archive lacks. */
+  async query(host: string, username: string, request: ArchivePageRequest): Promise<ArchivePage> {
+    const limit = Math.max(0, Math.trunc(request.limit));
+    const where = await this.#conditions(host, username, request);
+    if (where === null || limit === 0) {
+      const any = where === null ? false : (await this.#select(where, 1, false, 0)).length > 0;
+      return { messages: [], complete: !any };
+    }
+    const fromEnd = request.fromEnd === true;
+    const rows = await this.#select(where, limit + 1, fromEnd, fromEnd ? 0 : Math.max(0, request.offset ?? 0));
+    const complete = rows.length <= limit;
+    const page = rows.slice(0, limit);
+    if (fromEnd) page.reverse();
+    return { messages: page, complete };
+  }
+
+  /**
+   * How many messages match. Counting walks the matching index range, so its cost grows with the
+   * answer: with `atMost`, counting stops past that many and the answer is undefined.
+   */
+  async count(host: string, username: string, filter?: ArchiveFilter): Promise<number>;
+  async count(host: string, username: string, filter: ArchiveFilter, opts: { atMost: number }): Promise<number | undefined>;
+  async count(host: string, username: string, filter: ArchiveFilter = {}, opts?: { atMost: number }): Promise<number | undefined> {
+    const where = await this.#conditions(host, username, filter);
+    if (where === null) return 0;
+    if (opts === undefined) {
+      const row = await this.#db
+        .selectFrom("archive")
+        .select((eb) => eb.fn.countAll<number | string>().as("n"))
+        .where(where)
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
+    }
+    const atMost = Math.max(0, Math.trunc(opts.atMost));
+    const row = await this.#db
+      .selectFrom((db) => db.selectFrom("archive").select("id").where(where).limit(atMost + 1).as("capped"))
+      .select((eb) => eb.fn.countAll<number | string>().as("n"))
+      .executeTakeFirstOrThrow();
+    const n = Number(row.n);
+    return n > atMost ? undefined : n;
+  }
+
+  async get(host: string, username: string, id: string): Promise<ArchivedMessage | null> {
+    const row = await this.#db
+      .selectFrom("archive")
+      .select(COLUMNS)
+      .where("host", "=", host)
+      .where("username", "=", username)
+      .where("id", "=", id)
+      .executeTakeFirst();
+    return row ? toMessage(row) : null;
+  }
+
+  /** The first and last messages of the archive (XEP-0313 §5 metadata), or null when it is empty. */
+  async bounds(host: string, username: string): Promise<ArchiveBounds | null> {
+    const end = (direction: "asc" | "desc") =>
+      this.#db
+        .selectFrom("archive")
+        .select(["id", "ts"])
+        .where("host", "=", host)
+        .where("username", "=", username)
+        .orderBy("ts", direction)
+        .orderBy("id", direction)
+        .limit(1)
+        .executeTakeFirst();
+    const [first, last] = [await end("asc"), await end("desc")];
+    if (!first || !last) return null;
+    return { first: { id: first.id, ts: first.ts }, last: { id: last.id, ts: last.ts } };
+  }
+
+  /** Removes the account's whole archive; returns how many messages it held. */
+  async removeUser(host: string, username: string): Promise<number> {
+    const result = await this.#db.deleteFrom("archive").where("host", "=", host).where("username", "=", username).executeTakeFirst();
+    return Number(result.numDeletedRows ?? 0n);
+  }
+
+  #select(where: Condition, limit: number, descending: boolean, offset: number) {
+    const direction = descending ? "desc" : "asc";
+    let query = this.#db
+      .selectFrom("archive")
+      .select(COLUMNS)
+      .where(where)
+      .orderBy("ts", direction)
+      .orderBy("id", direction)
+      .limit(limit);
+    if (offset > 0) query = query.offset(offset);
+    return query.execute().then((rows) => rows.map(toMessage));
+  }
+
+  /** The WHERE clause for a filter; null when it can match nothing. */
+  async #conditions(host: string, username: string, filter: ArchiveFilter): Promise<Condition | null> {
+    const named = [...(filter.afterIds ?? []), ...(filter.beforeIds ?? []), ...(filter.ids ?? [])];
+    if (filter.ids !== undefined && filter.ids.length > MAX_IDS) throw new RangeError(`at most ${MAX_IDS} ids in one query`);
+    const keys = await this.#keys(host, username, named);
+
+    let lower: Bound | undefined = filter.start === undefined ? undefined : { ts: filter.start };
+    for (const id of filter.afterIds ?? []) lower = stricterLower(lower, keys.get(id)!);
+    let upper: Bound | undefined = filter.end === undefined ? undefined : { ts: filter.end };
+    for (const id of filter.beforeIds ?? []) upper = stricterUpper(upper, keys.get(id)!);
+    if (lower && upper && isEmptyRange(lower, upper)) return null;
+
+    const withJid = filter.with;
+    const withResource = filter.withResource;
+    const ids = filter.ids;
+    return (eb: ExpressionBuilder<Schema, "archive">) => {
+      const parts = [eb("host", "=", host), eb("username", "=", username)];
+      if (withJid !== undefined) {
+        parts.push(eb("with_jid", "=", withJid));
+        if (withResource !== undefined) parts.push(eb("with_resource", "=", withResource));
+      }
+      if (lower) {
+        parts.push(lower.id === undefined ? eb("ts", ">=", lower.ts) : eb(eb.refTuple("ts", "id"), ">", eb.tuple(lower.ts, lower.id)));
+      }
+      if (upper) {
+        parts.push(upper.id === undefined ? eb("ts", "<=", upper.ts) : eb(eb.refTuple("ts", "id"), "<", eb.tuple(upper.ts, upper.id)));
+      }
+      if (ids !== undefined) parts.push(ids.length === 0 ? eb.val(false) : eb("id", "in", [...ids]));
+      return eb.and(parts);
+    };
+  }
+
+  /** The (ts, id) key of each named id; throws for the first one the archive lacks. */
+  async #keys(host: string, username: string, ids: readonly string[]): Promise<Map<string, Key>> {
+    const wanted = [...new Set(ids)];
+    const keys = new Map<string, Key>();
+    for (let i = 0; i < wanted.length; i += MAX_IDS) {
+      const rows = await this.#db
+        .selectFrom("archive")
+        .select(["id", "ts"])
+        .where("host", "=", host)
+        .where("username", "=", username)
+        .where("id", "in", wanted.slice(i, i + MAX_IDS))
+        .execute();
+      for (const row of rows) keys.set(row.id, { ts: row.ts, id: row.id });
+    }
+    const missing = wanted.find((id) => !keys.has(id));
+    if (missing !== undefined) throw new UnknownArchiveIdError(missing);
+    return keys;
+  }
+}
+
+type Condition = (eb: ExpressionBuilder<Schema, "archive">) => ReturnType<ExpressionBuilder<Schema, "archive">["and"]>;
+
+function compareKeys(a: Key, b: Key): number {
+  if (a.ts !== b.ts) return a.ts < b.ts ? -1 : 1;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** Of "ts >= start" and "(ts, id) > key", the one that admits less. */
+function stricterLower(current: Bound | undefined, key: Key): Bound {
+  if (current === undefined) return key;
+  if (current.id === undefined) return key.ts >= current.ts ? key : current;
+  return compareKeys(key, current as Key) > 0 ? key : current;
+}
+
+/** Of "ts <= end" and "(ts, id) < key", the one that admits less. */
+function stricterUpper(current: Bound | undefined, key: Key): Bound {
+  if (current === undefined) return key;
+  if (current.id === undefined) return key.ts <= current.ts ? key : current;
+  return compareKeys(key, current as Key) < 0 ? key : current;
+}
+
+function isEmptyRange(lower: Bound, upper: Bound): boolean {
+  if (lower.id === undefined && upper.id === undefined) return lower.ts > upper.ts;
+  if (lower.id === undefined) return lower.ts > upper.ts || (lower.ts === upper.ts && upper.id === "");
+  if (upper.id === undefined) return lower.ts > upper.ts;
+  return compareKeys(lower as Key, upper as Key) >= 0;
+}
+
+function toMessage(row: Pick<ArchiveTable, (typeof COLUMNS)[number]>): ArchivedMessage {
+  return { id: row.id, with: row.with_jid, withResource: row.with_resource, direction: row.direction, xml: row.xml, ts: row.ts };
+}

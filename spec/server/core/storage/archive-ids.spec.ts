@@ -1,0 +1,39 @@
+// Specs for server/core/storage/archive-ids.ts: XEP-0313 v0.7 archive UIDs (XEP-0359 stanza-ids)
+// that are unique, unpredictable, and sort in the order they were made, whatever the clock does.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import { ARCHIVE_ID_PATTERN, ArchiveIdGenerator } from "../../../../server/core/storage/archive-ids.ts";
+
+test("ids made one after another sort in that order, even within one millisecond", () => {
+  const ids = new ArchiveIdGenerator(() => 1_700_000_000_000);
+  const made = Array.from({ length: 2000 }, () => ids.next());
+  for (let i = 1; i < made.length; i++) assert.ok(made[i - 1]!.id < made[i]!.id, `${made[i - 1]!.id} !< ${made[i]!.id}`);
+  assert.equal(new Set(made.map((m) => m.id)).size, made.length);
+  assert.ok(made.every((m) => ARCHIVE_ID_PATTERN.test(m.id) && m.ts === 1_700_000_000_000));
+});
+
+test("whatever the clock does, stamps never go back and ids keep growing", () => {
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: 0, max: 2 ** 45 }), { minLength: 1, maxLength: 200 }), (readings) => {
+      let i = 0;
+      const ids = new ArchiveIdGenerator(() => readings[i++ % readings.length]!);
+      const made = readings.map(() => ids.next());
+      for (let k = 1; k < made.length; k++) {
+        assert.ok(made[k]!.ts >= made[k - 1]!.ts);
+        assert.ok(made[k]!.ts >= readings[k]!);
+        assert.ok(made[k - 1]!.id < made[k]!.id);
+      }
+    }),
+  );
+});
+
+test("two generators at the same moment do not make the same id, nor one that follows from another", () => {
+  const a = new ArchiveIdGenerator(() => 5);
+  const b = new ArchiveIdGenerator(() => 5);
+  const first = a.next().id;
+  const second = a.next().id;
+  assert.notEqual(first, b.next().id);
+  // The random part moves by an unpredictable step, not by one.
+  assert.notEqual(BigInt(`0x${Buffer.from(second).toString("hex")}`) - BigInt(`0x${Buffer.from(first).toString("hex")}`), 1n);
+});
