@@ -5,6 +5,8 @@ import ping from "./ping/index.ts";
 import roster from "./roster/index.ts";
 import presence from "./presence/index.ts";
 import message from "./message/index.ts";
+import offline from "./offline/index.ts";
+import mam from "./mam/index.ts";
 import carbons from "./carbons/index.ts";
 import csi from "./csi/index.ts";
 import version from "./version/index.ts";
@@ -18,4 +20,4 @@ import muc from "./muc/index.ts";
 import blocking from "./blocking/index.ts";
 import pep from "./pep/index.ts";
 
-export const builtinModules: ModuleDefinition[] = [ping, roster, presence, message, carbons, csi, version, time, last, vcard, register, sm, disco, muc, blocking, pep];
+export const builtinModules: ModuleDefinition[] = [ping, roster, presence, message, offline, mam, carbons, csi, version, time, last, vcard, register, sm, disco, muc, blocking, pep];

@@ -30,6 +30,7 @@ import { STANZA_KINDS } from "../core/router.ts";
 import type { ClientSession } from "../core/sessions.ts";
 import type { Server, Transport } from "../core/server.ts";
 import type { Logger } from "../core/log.ts";
+import { authFailures } from "../core/metrics.ts";
 
 /** Payload of `c2s/features`: modules append their stream features (sm, csi, ver, ...). */
 export interface StreamFeaturesEvent {
@@ -307,7 +308,7 @@ export class C2sConnection implements ClientSession {
         const el = this.queue.shift()!;
         try {
           await this.handle(el);
-          if (this.jid && STANZA_KINDS.has(el.name)) this.handledCount++;
+          if (this.jid && STANZA_KINDS.has(el.name)) this.countHandled();
         } catch (err) {
           this.log.error({ err }, "failed to handle an element");
           if (err instanceof StreamError) this.close(err.condition, err.text);
@@ -321,6 +322,31 @@ export class C2sConnection implements ClientSession {
     } finally {
       this.processing = false;
     }
+  }
+
+  private acks: Promise<void> = Promise.resolve();
+
+  /**
+   * XEP-0198 'h' counts a stanza once what its routing wrote (offline storage, archive) has
+   * committed: the group-commit writer settles in order, so counting follows arrival order
+   * without holding up the stanzas behind it. A failed commit ends the stream unacknowledged,
+   * so the client sends again what was lost.
+   */
+  private countHandled(): void {
+    const committed = this.server.storage.writer.sync();
+    this.acks = this.acks.then(
+      () => committed.then(() => {
+        this.handledCount++;
+      }),
+    ).catch((err: unknown) => {
+      this.log.error({ err }, "a write for this session's stanzas failed");
+      this.close("internal-server-error", "storage failed");
+    });
+  }
+
+  /** Resolves when every handled stanza so far is counted (durable or delivered). */
+  settled(): Promise<void> {
+    return this.acks;
   }
 
   private async handle(el: Element): Promise<void> {
@@ -475,6 +501,7 @@ export class C2sConnection implements ClientSession {
   private async authFailed(condition: SaslFailureCondition, text?: string): Promise<void> {
     this.sasl = null;
     this.authFailures++;
+    authFailures.inc();
     const ipFailures = this.transport.authFailures.add(this.ip);
     // Each failure from an address costs more time: online guessing gets slow fast.
     const base = this.server.config.limits.authFailureDelayMs;
@@ -557,6 +584,7 @@ export class C2sConnection implements ClientSession {
    * seeing it go offline. `previous` is closed quietly (no c2s/closed, no unavailable).
    */
   async resumeFrom(previous: C2sConnection): Promise<void> {
+    await previous.settled();
     await this.server.hooks.fire<ResumeEvent>("c2s/resuming", { session: this, previous });
     this.jid = previous.jid;
     this.presence = previous.presence;

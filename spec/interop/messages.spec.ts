@@ -1,7 +1,7 @@
 // Interop, RFC 6121 §8.5 (message delivery to local accounts) and RFC 6120 §8.3 (stanza errors):
 // chat between a slixmpp user (alice) and an @xmpp/client user (bob), to bare and full JIDs,
-// and the <service-unavailable/> each library reports for an offline contact (no offline
-// storage is loaded) and for an account that does not exist.
+// offline storage (XEP-0160) for a contact who is not online, and the <service-unavailable/>
+// each library reports for an account that does not exist.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
@@ -82,20 +82,33 @@ describe("messages between slixmpp and @xmpp/client", { skip: !slixmppAvailable 
     assert.equal(got.attrs.from, "alice@localhost/slix");
   });
 
-  test("to an offline contact's bare JID: slixmpp gets a service-unavailable error back", async () => {
+  test("to an offline contact: kept, no error, and delivered in order with a delay stamp when she logs in (XEP-0160)", async () => {
     const a = alice.mark();
     await alice.ok("message", { to: "carol@localhost", body: "are you there, carol?" });
-    const bounced = await alice.waitFor((e) => e.event === "message" && e.type === "error" && e.frm === "carol@localhost", "the error", a);
-    assert.deepEqual({ condition: bounced.error?.condition, type: bounced.error?.type }, { condition: "service-unavailable", type: "cancel" });
-    assert.equal(bounced.body, "are you there, carol?", "the error carries the original message");
-  });
-
-  test("to an offline contact's bare JID: @xmpp/client gets a service-unavailable error back", async () => {
-    const b = bob.mark();
+    // Two connections race; let alice's message be stored before bob sends, so order is defined.
+    for (let i = 0; i < 100 && (await t.server.storage.offline.count("localhost", "carol")) < 1; i++) await new Promise((r) => setTimeout(r, 50));
     await bob.send(xml("message", { to: "carol@localhost", type: "chat", id: "to-carol" }, xml("body", {}, "carol?")));
-    const bounced = await bob.waitForStanza((el) => el.is("message") && el.attrs.type === "error" && el.attrs.id === "to-carol", "the error", b);
-    assert.equal(bounced.attrs.from, "carol@localhost");
-    assert.deepEqual(errorCondition(bounced), { type: "cancel", condition: "service-unavailable" });
+    const b = bob.mark();
+    const carol = await Xjs.online(t, "carol", { resource: "later" });
+    try {
+      // Stored messages come with the initial presence (RFC 6121 §4.2, XEP-0160 §3).
+      await carol.send(xml("presence", {}));
+      const first = await carol.waitForStanza((el) => el.is("message") && el.getChildText("body") === "are you there, carol?", "alice's stored message");
+      const second = await carol.waitForStanza((el) => el.is("message") && el.getChildText("body") === "carol?", "bob's stored message");
+      assert.equal(first.attrs.from, "alice@localhost/slix");
+      assert.equal(second.attrs.from, "bob@localhost/xmppjs");
+      for (const m of [first, second]) {
+        const delay = m.getChild("delay", "urn:xmpp:delay");
+        assert.ok(delay, "stored messages carry a delay stamp");
+        assert.equal(delay.attrs.from, "localhost");
+        assert.ok(Date.parse(delay.attrs.stamp) <= Date.now());
+      }
+      assert.equal(carol.stanzas.indexOf(first) < carol.stanzas.indexOf(second), true, "in the order they were sent");
+    } finally {
+      await carol.stop();
+    }
+    assert.ok(!alice.events.slice(a).some((e) => e.event === "message" && e.type === "error"), "alice got no error");
+    assert.ok(!bob.stanzas.slice(b).some((el) => el.attrs.type === "error" && el.attrs.id === "to-carol"), "bob got no error");
   });
 
   test("to an account that does not exist: both libraries get service-unavailable", async () => {

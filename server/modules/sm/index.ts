@@ -93,7 +93,7 @@ export default defineModule({
       features.append(smElement("sm"));
     });
 
-    m.hook<NonzaEvent>("c2s/nonza", ({ session, element }) => {
+    m.hook<NonzaEvent>("c2s/nonza", async ({ session, element }) => {
       if (element.getNS() !== NS.sm) return false;
       const state = stateOf(session);
       switch (element.getName()) {
@@ -120,6 +120,8 @@ export default defineModule({
         }
         case "r":
           if (!state) return false;
+          // Count everything before this <r/> that has reached the disk or the recipient.
+          await (session as C2sConnection).settled();
           session.sendNow(smElement("a", { h: (session.handledCount - state.inboundBase) % 2 ** 32 }));
           return true;
         case "a":
