@@ -1,9 +1,11 @@
-// Starting and stopping the daemon: storage (migrated), certificates, modules, transports.
+// Starting and stopping the daemon: storage (migrated), certificates, modules, transports
+// (c2s, then the HTTP server of server/http when [http] enabled).
 import { openDatabase } from "./core/storage/index.ts";
 import { ensureCertificates } from "./core/tls.ts";
 import { Server } from "./core/server.ts";
 import { createLogger, type Logger } from "./core/log.ts";
 import { C2sTransport } from "./transports/c2s.ts";
+import { HttpTransport } from "./http/index.ts";
 import { builtinModules } from "./modules/index.ts";
 import type { Config } from "./core/config.ts";
 import type { ModuleDefinition } from "./core/module.ts";
@@ -28,6 +30,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     const c2s = new C2sTransport(server, { certificates });
     await c2s.listen();
     server.addTransport(c2s);
+    if (config.http.enabled) {
+      const web = new HttpTransport(server, { certificates });
+      // Added before listening, so that server.stop() closes whatever did start.
+      server.addTransport(web);
+      await web.listen();
+    }
     return server;
   } catch (err) {
     await storage.close();

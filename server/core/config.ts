@@ -41,6 +41,20 @@ export interface S2sConfig {
   readonly port: number;
 }
 
+/** The one HTTP server of the daemon (server/http): upload, metrics, health. */
+export interface HttpConfig {
+  readonly enabled: boolean;
+  readonly interfaces: readonly string[];
+  /** Plain HTTP port. */
+  readonly port: number;
+  /** HTTPS port with the c2s certificates; null when disabled (`tls_port = 0`). */
+  readonly tlsPort: number | null;
+  /** The URL clients reach the HTTP server at (a reverse proxy, a CDN), without a trailing slash; "" = derived from the listeners. */
+  readonly publicUrl: string;
+  /** Addresses allowed to read /metrics. */
+  readonly metricsAllow: readonly string[];
+}
+
 export interface CertificateFiles {
   /** Absolute path of a PEM file: the certificate, optionally followed by its chain. */
   readonly certificate: string;
@@ -99,6 +113,7 @@ export interface Config {
   readonly dataDir: string;
   readonly c2s: C2sConfig;
   readonly s2s: S2sConfig;
+  readonly http: HttpConfig;
   readonly tls: TlsConfig;
   readonly database: DatabaseConfig;
   readonly limits: LimitsConfig;
@@ -399,6 +414,27 @@ function readConfig(root: SettingsReader, baseDir: string, file: string | null):
   }
   s2sReader.finishTable();
 
+  const httpReader = root.section("http");
+  const http: HttpConfig = {
+    enabled: httpReader.boolean("enabled", true),
+    interfaces: httpReader.list("interfaces", ipAddress, ["127.0.0.1"], { nonEmpty: true }),
+    port: httpReader.integer("port", 1, MAX_PORT, 5280),
+    tlsPort: httpReader.integer("tls_port", 0, MAX_PORT, 5281) || null,
+    publicUrl: httpReader.string("public_url", "").replace(/\/+$/, ""),
+    metricsAllow: httpReader.list("metrics_allow", ipAddress, ["127.0.0.1", "::1"]),
+  };
+  if (http.publicUrl !== "" && !/^https?:\/\/[^/?#]+(\/[^?#]*)?$/i.test(http.publicUrl)) {
+    httpReader.problem("public_url", `expected an http:// or https:// URL without query or fragment, got ${describe(http.publicUrl)}`);
+  }
+  if (http.tlsPort === http.port) httpReader.problem("tls_port", `${http.port} is already http.port`);
+  if (http.enabled && sharesAnInterface(http.interfaces, c2s.interfaces)) {
+    for (const [key, port] of [["port", http.port], ["tls_port", http.tlsPort]] as const) {
+      if (port === c2s.port) httpReader.problem(key, `${port} is already c2s.port`);
+      if (port === c2s.directTlsPort) httpReader.problem(key, `${port} is already c2s.direct_tls_port`);
+    }
+  }
+  httpReader.finishTable();
+
   const tlsReader = root.section("tls");
   const defaultPair = readCertificatePair(tlsReader, baseDir, false);
   const overridesReader = tlsReader.section("domains");
@@ -463,7 +499,7 @@ function readConfig(root: SettingsReader, baseDir: string, file: string | null):
   logReader.finishTable();
 
   root.finishTable();
-  return { file, domains, dataDir, c2s, s2s, tls, database, limits, registration, modules: { disabled, settings }, log };
+  return { file, domains, dataDir, c2s, s2s, http, tls, database, limits, registration, modules: { disabled, settings }, log };
 }
 
 function deepFreeze<T>(value: T): T {

@@ -20,6 +20,7 @@ import { StanzaError, errorReply } from "../../protocol/errors.ts";
 import type { Hooks } from "./hooks.ts";
 import type { ClientSession, SessionRegistry } from "./sessions.ts";
 import type { Logger } from "./log.ts";
+import { stanzasRouted } from "./metrics.ts";
 
 export type StanzaKind = "message" | "presence" | "iq";
 export type Target = "self" | "host" | "bare" | "full";
@@ -99,6 +100,7 @@ export class Router {
   private async routeInner(stanza: Element, origin: ClientSession | null): Promise<void> {
     const kind = stanza.name as StanzaKind;
     if (!STANZA_KINDS.has(kind)) return;
+    stanzasRouted.inc({ kind });
 
     let from: Jid | null;
     if (origin) {

@@ -19,5 +19,6 @@ import disco from "./disco/index.ts";
 import muc from "./muc/index.ts";
 import blocking from "./blocking/index.ts";
 import pep from "./pep/index.ts";
+import upload from "./upload/index.ts";
 
-export const builtinModules: ModuleDefinition[] = [ping, roster, presence, message, offline, mam, carbons, csi, version, time, last, vcard, register, sm, disco, muc, blocking, pep];
+export const builtinModules: ModuleDefinition[] = [ping, roster, presence, message, offline, mam, carbons, csi, version, time, last, vcard, register, sm, disco, muc, blocking, pep, upload];

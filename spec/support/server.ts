@@ -8,6 +8,7 @@ import { startServer } from "../../server/start.ts";
 import { createAccount } from "../../server/core/accounts.ts";
 import { silentLogger, createLogger } from "../../server/core/log.ts";
 import type { Server } from "../../server/core/server.ts";
+import type { HttpTransport } from "../../server/http/index.ts";
 import type { ModuleDefinition } from "../../server/core/module.ts";
 import { XmppClient, type ConnectOptions } from "../../conformance/client/client.ts";
 
@@ -18,6 +19,9 @@ export interface TestServer {
   host: string;
   port: number;
   directTlsPort: number;
+  /** The HTTP server's plain and HTTPS ports on 127.0.0.1 (0 when [http] is disabled or has no TLS). */
+  httpPort: number;
+  httpsPort: number;
   /** The server's certificate, to trust in clients. */
   ca: string;
   /** A connected (STARTTLS unless told otherwise) client, not yet logged in. */
@@ -43,11 +47,12 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const parsed = parseConfig(`domains = ["${domain}"]\ndata_dir = "${dir}"\n[limits]\nauth_failure_delay_ms = 0\n${opts.toml ?? ""}`, dir);
   let config: Config = { ...parsed, c2s: { ...parsed.c2s, port: 0, directTlsPort: 0 } };
   if (opts.adjust) config = opts.adjust(config);
-  config = { ...config, c2s: { ...config.c2s, port: 0, directTlsPort: 0 } };
+  config = { ...config, c2s: { ...config.c2s, port: 0, directTlsPort: 0 }, http: { ...config.http, port: 0, tlsPort: config.http.tlsPort === null ? null : 0 } };
   const log = process.env.PARLEY_SPEC_LOG ? createLogger("debug") : silentLogger();
   const server = await startServer(config, { log, modules: opts.modules });
   for (const u of opts.users ?? []) await createAccount(server.storage, domain, u, `pass-${u}`);
   const [port, directTlsPort] = server.transports.find((t) => t.name === "c2s")!.ports;
+  const http = server.transports.find((t): t is HttpTransport => t.name === "http");
   const ca = readFileSync(join(dir, "certs", `${domain}.crt`), "utf8");
   const clients: XmppClient[] = [];
   const t: TestServer = {
@@ -57,6 +62,8 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     host: "127.0.0.1",
     port,
     directTlsPort,
+    httpPort: http?.plainPorts[0] ?? 0,
+    httpsPort: http?.tlsPorts[0] ?? 0,
     ca,
     async connect(o = {}) {
       const c = await XmppClient.connect({ host: "127.0.0.1", port: o.directTls ? directTlsPort : port, domain, ca, ...o });

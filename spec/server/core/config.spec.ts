@@ -39,6 +39,7 @@ describe("defaults", () => {
       dataDir: "/srv/parley/data",
       c2s: { interfaces: ["127.0.0.1"], port: 5222, directTlsPort: 5223, requireEncryption: true, allowPlain: true, strictChannelBinding: false },
       s2s: { enabled: false, interfaces: ["127.0.0.1"], port: 5269 },
+      http: { enabled: true, interfaces: ["127.0.0.1"], port: 5280, tlsPort: 5281, publicUrl: "", metricsAllow: ["127.0.0.1", "::1"] },
       tls: { certificate: null, key: null, domains: {} },
       database: { dialect: "sqlite", path: "/srv/parley/data/parley.sqlite" },
       limits: {
@@ -236,6 +237,22 @@ describe("mistakes are all reported, each naming its key", () => {
     assert.deepEqual(problemsOf(['[c2s]', 'interfaces = ["::"]', "[s2s]", "enabled = true", 'interfaces = ["127.0.0.1"]', "port = 5222"].join("\n")), [
       "s2s.port: 5222 is already c2s.port",
     ]);
+  });
+
+  test("[http]: tls_port = 0 disables HTTPS; public_url loses its trailing slash; clashes and bad values are named", () => {
+    const http = parseConfig('[http]\ntls_port = 0\npublic_url = "https://files.example.com/x/"\nmetrics_allow = []', "/srv").http;
+    assert.equal(http.tlsPort, null);
+    assert.equal(http.publicUrl, "https://files.example.com/x");
+    assert.deepEqual(http.metricsAllow, []);
+    assert.deepEqual(problemsOf(['[http]', 'port = 5222', 'tls_port = 5222', 'public_url = "ftp://x"', 'metrics_allow = ["localhost"]'].join("\n")), [
+      'http.metrics_allow[0]: expected an IP address such as "127.0.0.1" or "::", got "localhost"',
+      'http.public_url: expected an http:// or https:// URL without query or fragment, got "ftp://x"',
+      "http.tls_port: 5222 is already http.port",
+      "http.port: 5222 is already c2s.port",
+      "http.tls_port: 5222 is already c2s.port",
+    ]);
+    // A disabled HTTP server clashes with nothing.
+    assert.equal(parseConfig("[http]\nenabled = false\nport = 5222", "/srv").http.port, 5222);
   });
 
   test("direct_tls_port = 0 disables Direct TLS", () => {

@@ -26,7 +26,7 @@ import muc from "../../../server/modules/muc/index.ts";
 const MUC = "conference.localhost";
 const dir = mkdtempSync(join(tmpdir(), "parley-muc-"));
 const parsed = parseConfig(`domains = ["localhost"]\ndata_dir = "${dir}"\n[limits]\nauth_failure_delay_ms = 0\n`, dir);
-const config: Config = { ...parsed, c2s: { ...parsed.c2s, port: 0, directTlsPort: 0 } };
+const config: Config = { ...parsed, c2s: { ...parsed.c2s, port: 0, directTlsPort: 0 }, http: { ...parsed.http, port: 0, tlsPort: 0 } };
 const clients: XmppClient[] = [];
 
 after(() => {
