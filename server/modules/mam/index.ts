@@ -118,6 +118,8 @@ export default defineModule({
 
     m.addFeature(NS.mam, "account");
     m.addFeature(NS.mamExtended, "account");
+    // XEP-0359 §4: an entity that adds stanza-ids advertises it where they are added, the account.
+    m.addFeature(NS.sid, "account");
 
     const prefsOf = async (account: Jid): Promise<MamPrefs> => {
       const key = account.toString();
