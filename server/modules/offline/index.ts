@@ -19,6 +19,8 @@
 //   it has, messages that find no resource are delivered straight to the arriving session (after
 //   the stored ones), so none is left behind in storage for a session that is already online.
 //   [modules.offline] max_messages = 1000.
+// - XEP-0013 v1.2 (flexible retrieval, flexible.ts) reads the same store; a session that uses it
+//   is not flooded (§2.2), though live messages still reach it as for any other session.
 import type { Element } from "../../../protocol/xml/element.ts";
 import { NS } from "../../../protocol/ns.ts";
 import { StanzaError, errorReply } from "../../../protocol/errors.ts";
@@ -31,6 +33,7 @@ import type { StanzaEvent } from "../../core/router.ts";
 import type { ClientSession } from "../../core/sessions.ts";
 import type { SessionEvent } from "../../transports/c2s.ts";
 import { OFFLINE_EVENT, type OfflineMessageEvent } from "../message/index.ts";
+import { setupFlexibleRetrieval } from "./flexible.ts";
 
 /** Above the presence module (0), so stored messages are out before the session counts as available. */
 export const OFFLINE_DELIVERY_PRIORITY = 10;
@@ -85,6 +88,7 @@ export default defineModule({
   xeps: [
     { xep: 160, version: "1.0.1", status: "complete", note: "per-account quota; delivery with XEP-0203 delay on the first non-negative presence" },
     { xep: 334, version: "0.3.0", status: "partial", note: "no-store, no-permanent-store and store for offline storage" },
+    { xep: 13, version: "1.2", status: "complete" },
   ],
   depends: ["message"],
   setup(m) {
@@ -99,6 +103,11 @@ export default defineModule({
 
     // XEP-0160 §4.
     m.addFeature("msgoffline");
+
+    const flexible = setupFlexibleRetrieval(m, {
+      serialize: (account, fn) => perAccount.run(account, fn),
+      closed,
+    });
 
     const store = (stanza: Element, account: { domain: string; local: string }): void => {
       const entry = { host: account.domain, username: account.local, xml: stanzaToText(stanza), storedAt: Date.now() };
@@ -186,6 +195,12 @@ export default defineModule({
         const receivedAlready = session.presence !== null && session.priority >= 0;
         if (receivedAlready || priority < 0) return false;
 
+        if (flexible.suppressesFlood(session)) {
+          // No flood, but messages arriving before the presence module records the session
+          // still go to it rather than into the queue it is reading.
+          arriving.set(session, { priority, flushing: false, held: [] });
+          return false;
+        }
         const arrival: Arrival = { priority, flushing: true, held: [] };
         arriving.set(session, arrival);
         try {
