@@ -1,0 +1,207 @@
+// Turns generator reports into the tables `npm run bench` prints and `npm run bench:compare`
+// writes to bench/RESULTS.md: one row per measured quantity, one column per server and storage,
+// each cell the median of the rounds with min–max, plus Parley's ratio to the better reference.
+import type { GeneratorReport } from "./generator.ts";
+import type { ChatStepResult } from "./scenarios/chat.ts";
+import { spread, type Spread } from "./load/stats.ts";
+
+/** Everything measured against one server configuration in one round. */
+export interface RunRecord {
+  /** "Prosody", "ejabberd", "Parley". */
+  server: string;
+  storage: string;
+  round: number;
+  /** 1-minute load average when the round started. */
+  load: number;
+  login?: GeneratorReport["login"];
+  chat?: GeneratorReport["chat"];
+  /** Scenarios that could not run, with the reason ("muc": "not available: issue 7"). */
+  unavailable: Record<string, string>;
+}
+
+export type Better = "higher" | "lower";
+
+export interface Metric {
+  id: string;
+  label: string;
+  unit: string;
+  better: Better;
+  value(r: RunRecord): number | null;
+  /** Decimal places shown. */
+  digits: number;
+}
+
+function variant(r: RunRecord, name: "archive" | "no-store") {
+  return r.chat?.variants.find((v) => v.variant === name) ?? null;
+}
+
+function maxRate(r: RunRecord, name: "archive" | "no-store"): number | null {
+  const v = variant(r, name);
+  if (!v?.findMax) return null;
+  return v.findMax.maxPassingRate ?? 0;
+}
+
+function bestStep(r: RunRecord, name: "archive" | "no-store"): ChatStepResult | null {
+  return variant(r, name)?.findMax?.best ?? null;
+}
+
+function num(v: number | null | undefined): number | null {
+  return v === null || v === undefined || !Number.isFinite(v) ? null : v;
+}
+
+function idleAt(r: RunRecord, n: number): number | null {
+  const point = r.login?.idle.find((p) => p.connections >= n * 0.95 && p.connections <= n);
+  return num(point?.perConnectionKiB);
+}
+
+function fixed(r: RunRecord, name: "archive" | "no-store"): ChatStepResult | null {
+  return variant(r, name)?.fixed ?? null;
+}
+
+export const METRICS: Metric[] = [
+  { id: "starttls-rate", label: "STARTTLS + SCRAM-SHA-1 logins", unit: "/s", better: "higher", digits: 0, value: (r) => num(r.login?.starttls.loginsPerSecond) },
+  { id: "starttls-p50", label: "STARTTLS login time p50", unit: "ms", better: "lower", digits: 0, value: (r) => num(r.login?.starttls.loginMs.p50) },
+  { id: "starttls-p99", label: "STARTTLS login time p99", unit: "ms", better: "lower", digits: 0, value: (r) => num(r.login?.starttls.loginMs.p99) },
+  { id: "direct-rate", label: "Direct TLS + SCRAM-SHA-1 logins", unit: "/s", better: "higher", digits: 0, value: (r) => num(r.login?.directTls.loginsPerSecond) },
+  { id: "direct-p50", label: "Direct TLS login time p50", unit: "ms", better: "lower", digits: 0, value: (r) => num(r.login?.directTls.loginMs.p50) },
+  { id: "direct-p99", label: "Direct TLS login time p99", unit: "ms", better: "lower", digits: 0, value: (r) => num(r.login?.directTls.loginMs.p99) },
+  { id: "rss-1k", label: "Server RSS per idle TLS connection, 1,000 connected", unit: "KiB", better: "lower", digits: 1, value: (r) => idleAt(r, 1000) },
+  { id: "rss-10k", label: "Server RSS per idle TLS connection, 10,000 connected", unit: "KiB", better: "lower", digits: 1, value: (r) => idleAt(r, 10000) },
+  { id: "chat-archive-max", label: "Chat, archiving on: highest rate with p99 ≤ 100 ms, loss ≤ 0.1%", unit: "msgs/s", better: "higher", digits: 0, value: (r) => maxRate(r, "archive") },
+  { id: "chat-archive-p99", label: "  p99 latency at that rate", unit: "ms", better: "lower", digits: 1, value: (r) => num(bestStep(r, "archive")?.latencyMs.p99) },
+  { id: "chat-nostore-max", label: "Chat, <no-store/>: highest rate with p99 ≤ 100 ms, loss ≤ 0.1%", unit: "msgs/s", better: "higher", digits: 0, value: (r) => maxRate(r, "no-store") },
+  { id: "chat-nostore-p99", label: "  p99 latency at that rate", unit: "ms", better: "lower", digits: 1, value: (r) => num(bestStep(r, "no-store")?.latencyMs.p99) },
+  { id: "fixed-archive-delivered", label: "Chat, archiving on, fixed rate: delivered", unit: "msgs/s", better: "higher", digits: 0, value: (r) => num(fixed(r, "archive")?.deliveredPerSecond) },
+  { id: "fixed-archive-loss", label: "  not delivered within the drain", unit: "%", better: "lower", digits: 2, value: (r) => num(fixed(r, "archive")?.lossPct) },
+  { id: "fixed-archive-never", label: "  never delivered", unit: "msgs", better: "lower", digits: 0, value: (r) => num(fixed(r, "archive")?.neverDelivered) },
+  { id: "fixed-archive-p50", label: "  latency p50", unit: "ms", better: "lower", digits: 1, value: (r) => num(fixed(r, "archive")?.latencyMs.p50) },
+  { id: "fixed-archive-p90", label: "  latency p90", unit: "ms", better: "lower", digits: 1, value: (r) => num(fixed(r, "archive")?.latencyMs.p90) },
+  { id: "fixed-archive-p99", label: "  latency p99", unit: "ms", better: "lower", digits: 1, value: (r) => num(fixed(r, "archive")?.latencyMs.p99) },
+  { id: "fixed-archive-max", label: "  latency max", unit: "ms", better: "lower", digits: 0, value: (r) => num(fixed(r, "archive")?.latencyMs.max) },
+  { id: "fixed-nostore-delivered", label: "Chat, <no-store/>, fixed rate: delivered", unit: "msgs/s", better: "higher", digits: 0, value: (r) => num(fixed(r, "no-store")?.deliveredPerSecond) },
+  { id: "fixed-nostore-loss", label: "  not delivered within the drain", unit: "%", better: "lower", digits: 2, value: (r) => num(fixed(r, "no-store")?.lossPct) },
+  { id: "fixed-nostore-never", label: "  never delivered", unit: "msgs", better: "lower", digits: 0, value: (r) => num(fixed(r, "no-store")?.neverDelivered) },
+  { id: "fixed-nostore-p50", label: "  latency p50", unit: "ms", better: "lower", digits: 1, value: (r) => num(fixed(r, "no-store")?.latencyMs.p50) },
+  { id: "fixed-nostore-p90", label: "  latency p90", unit: "ms", better: "lower", digits: 1, value: (r) => num(fixed(r, "no-store")?.latencyMs.p90) },
+  { id: "fixed-nostore-p99", label: "  latency p99", unit: "ms", better: "lower", digits: 1, value: (r) => num(fixed(r, "no-store")?.latencyMs.p99) },
+  { id: "fixed-nostore-max", label: "  latency max", unit: "ms", better: "lower", digits: 0, value: (r) => num(fixed(r, "no-store")?.latencyMs.max) },
+  { id: "generator-cpu", label: "Generator CPU, highest in any step (of one core)", unit: "%", better: "lower", digits: 0, value: generatorPeak },
+];
+
+/** The generator's highest CPU use in any login batch or chat step of the record. */
+export function generatorPeak(r: RunRecord): number | null {
+  const values: number[] = [];
+  if (r.login) for (const b of [r.login.starttls, r.login.directTls, r.login.toIdle]) if (b) values.push(b.generatorCpuPct);
+  for (const v of r.chat?.variants ?? []) {
+    if (v.fixed) values.push(v.fixed.generatorCpuPct);
+    for (const s of v.findMax?.steps ?? []) values.push(s.generatorCpuPct);
+  }
+  return values.length ? Math.max(...values) : null;
+}
+
+export function formatNumber(v: number, digits: number): string {
+  return v.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+export function formatSpread(s: Spread | null, digits: number): string {
+  if (s === null) return "–";
+  if (s.n === 1 || s.min === s.max) return formatNumber(s.median, digits);
+  return `${formatNumber(s.median, digits)} (${formatNumber(s.min, digits)}–${formatNumber(s.max, digits)})`;
+}
+
+export function markdownTable(headers: string[], rows: string[][]): string {
+  const esc = (c: string) => c.replace(/\|/g, "\\|");
+  const lines = [`| ${headers.map(esc).join(" | ")} |`, `|${headers.map((_, i) => (i === 0 ? " --- " : " ---: ")).join("|")}|`];
+  for (const row of rows) lines.push(`| ${row.map(esc).join(" | ")} |`);
+  return lines.join("\n");
+}
+
+export interface Column {
+  server: string;
+  storage: string;
+}
+
+export function columnName(c: Column): string {
+  return `${c.server}, ${c.storage}`;
+}
+
+/** Rows of medians (min–max) over rounds, for the metrics that any column has a value for. */
+export function comparisonRows(records: readonly RunRecord[], columns: readonly Column[], metrics = METRICS): { headers: string[]; rows: string[][]; spreads: Map<string, Map<string, Spread | null>> } {
+  const spreads = new Map<string, Map<string, Spread | null>>();
+  const rows: string[][] = [];
+  for (const m of metrics) {
+    const perColumn = new Map<string, Spread | null>();
+    for (const c of columns) {
+      const values = records.filter((r) => r.server === c.server && r.storage === c.storage).map((r) => m.value(r)).filter((v): v is number => v !== null);
+      perColumn.set(columnName(c), spread(values));
+    }
+    if ([...perColumn.values()].every((s) => s === null)) continue;
+    spreads.set(m.id, perColumn);
+    rows.push([`${m.label} (${m.unit})`, ...columns.map((c) => formatSpread(perColumn.get(columnName(c)) ?? null, m.digits))]);
+  }
+  return { headers: ["", ...columns.map(columnName)], rows, spreads };
+}
+
+/**
+ * Parley's median over the better reference's median, oriented so that > 1 means Parley is
+ * better ("2.0×" = twice the logins, or half the latency).
+ */
+export function ratio(parley: Spread | null, references: readonly (Spread | null)[], better: Better): number | null {
+  const refs = references.filter((s): s is Spread => s !== null).map((s) => s.median);
+  if (parley === null || refs.length === 0) return null;
+  const best = better === "higher" ? Math.max(...refs) : Math.min(...refs);
+  if (better === "higher") return best > 0 ? parley.median / best : null;
+  return parley.median > 0 ? best / parley.median : null;
+}
+
+export interface TargetCheck {
+  target: string;
+  measured: string;
+  met: boolean | null;
+}
+
+/** The issue's reference login rate when no reference server was measured (ejabberd 23.01, TLS). */
+export const ISSUE_REFERENCE_LOGINS_PER_SECOND = 196;
+
+/**
+ * Parley's targets from issue 5, checked against one record (`npm run bench`) or against the
+ * medians of a comparison (`referenceLogins` then comes from the measured references).
+ */
+export function checkTargets(
+  values: { fixedArchive: ChatStepResult | null; archiveUnavailable?: string; starttlsLogins: number | null; rss10k: number | null; muc: string; mam: string; mamMet?: boolean },
+  referenceLogins: number,
+  referenceSource: string,
+): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const f = values.fixedArchive;
+  const measured = f
+    ? `${formatNumber(f.rate, 0)}/s offered: ${formatNumber(f.deliveredPerSecond, 0)}/s delivered, p99 ${formatNumber(f.latencyMs.p99, 1)} ms, loss ${f.lossPct.toFixed(2)}%`
+    : "not measured";
+  checks.push({
+    target: `chat with archiving on: ≥ 10,000 msgs/s sustained, p99 < 50 ms, zero loss`,
+    measured: values.archiveUnavailable ? `${measured} — archive: ${values.archiveUnavailable}` : measured,
+    // Without an archive the figure says nothing about the target.
+    met: f && !values.archiveUnavailable ? f.rate >= 10000 && f.latencyMs.p99 < 50 && f.lost === 0 : null,
+  });
+  const goal = 2 * referenceLogins;
+  checks.push({
+    target: `TLS + SCRAM logins: ≥ 2× the better reference (${formatNumber(goal, 0)}/s, from ${referenceSource})`,
+    measured: values.starttlsLogins === null ? "not measured" : `${formatNumber(values.starttlsLogins, 0)}/s (${(values.starttlsLogins / referenceLogins).toFixed(2)}×)`,
+    met: values.starttlsLogins === null ? null : values.starttlsLogins >= goal,
+  });
+  checks.push({
+    target: "idle memory: ≤ 30 KiB per authenticated TLS connection at 10,000 connections",
+    measured: values.rss10k === null ? "not measured" : `${formatNumber(values.rss10k, 1)} KiB`,
+    met: values.rss10k === null ? null : values.rss10k <= 30,
+  });
+  checks.push({ target: "MUC, 100 occupants: ≥ 20,000 deliveries/s, p99 < 50 ms", measured: values.muc, met: null });
+  checks.push({ target: "MAM page: p99 < 20 ms at 1,000,000 archived messages", measured: values.mam, met: values.mamMet ?? null });
+  return checks;
+}
+
+export function targetsTable(checks: readonly TargetCheck[]): string {
+  return markdownTable(
+    ["Target (issue 5)", "Measured", "Met"],
+    checks.map((c) => [c.target, c.measured, c.met === null ? "–" : c.met ? "yes" : "**no**"]),
+  );
+}

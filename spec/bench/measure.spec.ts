@@ -1,0 +1,157 @@
+// The benchmark's arithmetic: open-loop schedule (bench/load/schedule.ts), nearest-rank
+// percentiles and medians (bench/load/stats.ts), /proc parsing (bench/load/proc.ts), find-max
+// refinement (bench/scenarios/chat.ts), the ratios and targets of the report (bench/report.ts)
+// and CPU profile summaries (bench/profile.ts, V8's .cpuprofile format).
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { OpenLoopSchedule, rampRates, roundRate } from "../../bench/load/schedule.ts";
+import { Samples, nearestRank, spread } from "../../bench/load/stats.ts";
+import { parseCpuSeconds, parseRssKiB, readRssKiB } from "../../bench/load/proc.ts";
+import { refineRates, bareJid } from "../../bench/scenarios/chat.ts";
+import { checkTargets, formatSpread, markdownTable, ratio } from "../../bench/report.ts";
+import { summarizeProfile, topSelf, topTotal } from "../../bench/profile.ts";
+
+describe("OpenLoopSchedule", () => {
+  test("message k is due at start + k/rate, whatever happened before", () => {
+    const s = new OpenLoopSchedule(1000, 500, 10);
+    assert.equal(s.dueBy(499.9), 0);
+    assert.equal(s.dueBy(500), 1);
+    assert.equal(s.dueBy(503.5), 4);
+    assert.equal(s.dueBy(10_000), 10, "never more than the total, however late the generator is");
+    assert.equal(s.dueAt(3), 503);
+  });
+
+  test("dueBy never decreases and every due message was due before now", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 100_000 }), fc.array(fc.double({ min: 0, max: 10_000, noNaN: true }), { minLength: 1, maxLength: 20 }), (rate, times) => {
+        const s = new OpenLoopSchedule(rate, 0, OpenLoopSchedule.countFor(rate, 5000));
+        let last = 0;
+        for (const t of [...times].sort((a, b) => a - b)) {
+          const due = s.dueBy(t);
+          assert.ok(due >= last);
+          if (due > 0) assert.ok(s.dueAt(due - 1) <= t + 1e-9);
+          last = due;
+        }
+      }),
+    );
+  });
+
+  test("refuses a rate that would loop forever", () => {
+    assert.throws(() => new OpenLoopSchedule(0, 0, 1));
+    assert.throws(() => new OpenLoopSchedule(Number.POSITIVE_INFINITY, 0, 1));
+  });
+
+  test("find-max ramps are increasing round numbers within the limit", () => {
+    assert.deepEqual(rampRates(25, 2, 1000), [25, 50, 100, 200, 400, 800]);
+    assert.equal(roundRate(1414.2), 1400);
+    assert.deepEqual(refineRates(1000, 2000, 2), [1300, 1600]);
+    assert.deepEqual(refineRates(1000, 1000, 2), []);
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1000 }), fc.double({ min: 1.1, max: 4, noNaN: true }), (start, factor) => {
+        const rates = rampRates(start, factor, 1_000_000);
+        for (let i = 1; i < rates.length; i++) assert.ok(rates[i] > rates[i - 1]);
+        assert.ok(rates.length <= 64);
+      }),
+    );
+  });
+});
+
+describe("percentiles", () => {
+  test("nearest rank: p99 of 1..100 is 99, p50 is 50, max is 100", () => {
+    const s = new Samples();
+    for (let i = 100; i >= 1; i--) s.add(i);
+    assert.deepEqual(s.summary(), { count: 100, p50: 50, p90: 90, p99: 99, max: 100 });
+    assert.ok(Number.isNaN(new Samples().percentile(50)));
+  });
+
+  test("a percentile is one of the samples and at least as many samples lie at or below it", () => {
+    fc.assert(
+      fc.property(fc.array(fc.double({ noNaN: true, min: -1e9, max: 1e9 }), { minLength: 1, maxLength: 300 }), fc.double({ min: 0.1, max: 100, noNaN: true }), (values, p) => {
+        const s = new Samples();
+        for (const v of values) s.add(v);
+        const q = s.percentile(p);
+        assert.ok(values.includes(q));
+        assert.ok(values.filter((v) => v <= q).length >= Math.ceil((p / 100) * values.length));
+        assert.equal(nearestRank(values.length, 100), values.length - 1);
+      }),
+    );
+  });
+
+  test("medians with min–max, ignoring what was not measured", () => {
+    assert.deepEqual(spread([3, 1, 2]), { median: 2, min: 1, max: 3, n: 3 });
+    assert.deepEqual(spread([4, 1, Number.NaN, 2, 3]), { median: 2.5, min: 1, max: 4, n: 4 });
+    assert.equal(spread([]), null);
+    assert.equal(formatSpread(spread([1200, 1000, 1100]), 0), "1,100 (1,000–1,200)");
+    assert.equal(formatSpread(spread([5]), 1), "5.0");
+    assert.equal(formatSpread(null, 0), "–");
+  });
+});
+
+describe("report", () => {
+  test("ratios say how much better Parley is than the better reference, either way round", () => {
+    const s = (median: number) => ({ median, min: median, max: median, n: 1 });
+    assert.equal(ratio(s(400), [s(85), s(200)], "higher"), 2);
+    assert.equal(ratio(s(10), [s(40), s(20)], "lower"), 2);
+    assert.equal(ratio(null, [s(1)], "higher"), null);
+    assert.equal(ratio(s(1), [null], "higher"), null);
+  });
+
+  test("tables are Markdown with escaped cells", () => {
+    assert.equal(markdownTable(["", "A|B"], [["x", "1"]]), "|  | A\\|B |\n| --- | ---: |\n| x | 1 |");
+  });
+});
+
+describe("/proc", () => {
+  test("reads VmRSS and CPU time, and this process's own memory", () => {
+    assert.equal(parseRssKiB("Name:\tnode\nVmRSS:\t  123456 kB\nVmData: 1 kB\n"), 123456);
+    assert.equal(parseRssKiB("Name: x\n"), null);
+    // utime 250 and stime 50 ticks; the command name has a space and a parenthesis.
+    assert.equal(parseCpuSeconds("42 (my (prog)) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0"), 3);
+    const mine = readRssKiB(process.pid);
+    assert.ok(mine !== null && mine > 1000);
+    assert.equal(readRssKiB(0), null);
+  });
+});
+
+describe("bareJid", () => {
+  test("drops the resource, and falls back when the bind answer had no JID", () => {
+    assert.equal(bareJid("a@b/c/d", "x@y"), "a@b");
+    assert.equal(bareJid("", "x@y"), "x@y");
+  });
+});
+
+describe("CPU profile summary (bench/profile.ts)", () => {
+  test("self time goes to the leaf, total time to every frame on the stack once", () => {
+    const frame = (id: number, functionName: string, children: number[] = []) => ({ id, callFrame: { functionName, url: "", lineNumber: 0 }, children });
+    // root -> serialize -> escape (recursive) ; root -> (idle)
+    const profile = {
+      nodes: [frame(1, "(root)", [2, 5]), frame(2, "serialize", [3]), frame(3, "escape", [4]), frame(4, "escape"), frame(5, "(idle)")],
+      samples: [3, 4, 4, 2, 5],
+      timeDeltas: [0, 1000, 1000, 1000, 1000, 1000],
+      startTime: 0,
+      endTime: 5000,
+    };
+    const summary = summarizeProfile(profile);
+    assert.equal(summary.totalMs, 5);
+    const byName = new Map(summary.frames.map((f) => [f.frame, f]));
+    assert.equal(byName.get("escape")?.selfMs, 3);
+    assert.equal(byName.get("escape")?.totalMs, 3, "a recursive frame counts once per sample");
+    assert.equal(byName.get("serialize")?.selfMs, 1);
+    assert.equal(byName.get("serialize")?.totalMs, 4);
+    assert.deepEqual(topSelf(summary, 1).map((f) => f.frame), ["escape"]);
+    assert.ok(!topTotal(summary, 10).some((f) => f.frame === "(idle)" || f.frame === "(root)"));
+  });
+});
+
+describe("targets of issue 5", () => {
+  test("a target is met only with its archive, and unmeasured ones are neither met nor missed", () => {
+    const step = { rate: 10000, deliveredPerSecond: 10000, latencyMs: { count: 1, p50: 1, p90: 2, p99: 30, max: 40 }, lossPct: 0, lost: 0 } as Parameters<typeof checkTargets>[0]["fixedArchive"];
+    const base = { fixedArchive: step, starttlsLogins: 500, rss10k: 25, muc: "–", mam: "–" };
+    const [chat, logins, memory, muc] = checkTargets(base, 196, "test");
+    assert.deepEqual([chat.met, logins.met, memory.met, muc.met], [true, true, true, null]);
+    assert.equal(checkTargets({ ...base, archiveUnavailable: "no archive" }, 196, "test")[0].met, null);
+    assert.equal(checkTargets({ ...base, starttlsLogins: 300 }, 196, "test")[1].met, false);
+    assert.equal(checkTargets({ ...base, fixedArchive: null, rss10k: null }, 196, "test")[2].met, null);
+  });
+});
