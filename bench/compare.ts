@@ -6,13 +6,13 @@
 // interleave the servers (A, B, C, A, B, C, ...), so a slow minute on the machine spreads over
 // all of them; each cell of bench/RESULTS.md is the median over rounds with min–max.
 // About 30 minutes with the defaults; every size and duration is an option (--help).
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { spawnSync } from "node:child_process";
 import { ALL_CPUS, Ejabberd, Prosody, ensurePackages, postgresAvailable, type ReferenceServer } from "./reference/servers.ts";
 import { ParleyServer } from "./parley.ts";
-import { GENERATOR_CPU, REPO, SERVER_CPU, log, machineDescription, mamMeasured, mucStatus, parleyHasModule, runGenerator, runMamBenchmark, waitForQuiet, type Target } from "./harness.ts";
+import { GENERATOR_CPU, REPO, SERVER_CPU, log, machineDescription, mamMeasured, mucStatus, parleyHasModule, runGenerator, runMamBenchmark, waitForLogin, waitForQuiet, type Target } from "./harness.ts";
 import { METRICS, checkTargets, columnName, comparisonRows, formatNumber, generatorPeak, markdownTable, ratio, targetsTable, type Column, type RunRecord } from "./report.ts";
 import { roundRate } from "./load/schedule.ts";
 import { GENERATOR_SATURATED_PCT } from "./scenarios/chat.ts";
@@ -26,9 +26,10 @@ const OPTIONS = {
   "idle-rounds": { type: "string", default: "1" },
   concurrency: { type: "string", default: "32" },
   "chat-clients": { type: "string", default: "200" },
-  "step-duration": { type: "string", default: "4" },
+  "step-duration": { type: "string", default: "3" },
   "start-rate": { type: "string", default: "25" },
-  factor: { type: "string", default: "2" },
+  factor: { type: "string", default: "3" },
+  refine: { type: "string", default: "3" },
   "max-rate": { type: "string", default: "100000" },
   scenarios: { type: "string", default: "login,chat,muc,mam" },
   /** Archive sizes for bench/mam.ts (Parley only, storage API), once after the rounds; "" skips it. */
@@ -58,10 +59,10 @@ interface Entry {
 function makeServers(dir: string, keys: string[], logLevel: string): Entry[] {
   const all: Record<string, () => Entry> = {
     prosody: () => ({ key: "prosody", isDefault: true, server: new Prosody("127.0.0.12", join(dir, "prosody"), "internal", SERVER_CPU) }),
-    ejabberd: () => ({ key: "ejabberd", isDefault: true, server: new Ejabberd("127.0.0.13", join(dir, "ejabberd"), "mnesia", SERVER_CPU, "parley-bench-mnesia", 47421) }),
+    ejabberd: () => ({ key: "ejabberd", isDefault: true, server: new Ejabberd("127.0.0.13", join(dir, "ejabberd"), "mnesia", SERVER_CPU, "parley-bench-mnesia", 47420) }),
     parley: () => ({ key: "parley", isDefault: true, server: new ParleyServer("127.0.0.16", join(dir, "parley"), "sqlite", SERVER_CPU, logLevel) }),
     "prosody-sql": () => ({ key: "prosody-sql", isDefault: false, server: new Prosody("127.0.0.14", join(dir, "prosody-sql"), "sql", SERVER_CPU) }),
-    "ejabberd-pgsql": () => ({ key: "ejabberd-pgsql", isDefault: false, server: new Ejabberd("127.0.0.15", join(dir, "ejabberd-pgsql"), "pgsql", SERVER_CPU, "parley-bench-pgsql", 47422) }),
+    "ejabberd-pgsql": () => ({ key: "ejabberd-pgsql", isDefault: false, server: new Ejabberd("127.0.0.15", join(dir, "ejabberd-pgsql"), "pgsql", SERVER_CPU, "parley-bench-pgsql", 47440) }),
     "parley-pg": () => ({ key: "parley-pg", isDefault: false, server: new ParleyServer("127.0.0.17", join(dir, "parley-pg"), "postgres", SERVER_CPU, logLevel) }),
   };
   return keys.map((k) => {
@@ -69,6 +70,10 @@ function makeServers(dir: string, keys: string[], logLevel: string): Entry[] {
     if (!make) throw new Error(`unknown server "${k}" (known: ${Object.keys(all).join(", ")})`);
     return make();
   });
+}
+
+function keyCacheFile(dir: string, key: string): string {
+  return join(dir, `scram-keys-${key}.json`);
 }
 
 function packageVersion(name: string): string {
@@ -93,7 +98,7 @@ async function main(): Promise<number> {
       notes: [],
       mam: null,
       muc: null,
-      values: { logins: Number(values.logins), chatClients: Number(values["chat-clients"]), factor: Number(values.factor), stepDuration: Number(values["step-duration"]) },
+      values: { logins: Number(values.logins), chatClients: Number(values["chat-clients"]), factor: Number(values.factor), stepDuration: Number(values["step-duration"]), refine: Number(values.refine) },
     });
     writeFileSync(resolve(REPO, values.out), markdown);
     process.stdout.write(markdown);
@@ -152,6 +157,11 @@ async function measure(entries: Entry[], values: Values, dir: string, notes: str
       try {
         const made = await s.createAccounts(PREFIX, count, PASSWORD);
         if (made < count) throw new Error(`only ${made} of ${count} accounts exist`);
+        // Each of these accounts has its own salt: learn the SCRAM keys of the ones measured
+        // logins use now, so that no measured login costs the generator a PBKDF2.
+        const target: Target = { server: s.name, storage: s.storage, host: s.host, port: s.port, directTlsPort: s.directTlsPort, domain: s.domain, pid: () => null, postgresDatabase: null };
+        const warm = Math.min(count, Math.max(logins, chatClients));
+        await runGenerator(target, "warm", ["--prefix", PREFIX, "--password", PASSWORD, "--accounts", String(count), "--logins", String(warm), "--key-cache", keyCacheFile(dir, e.key)], join(dir, "results", `${e.key}-warm.json`));
       } finally {
         await s.stop();
       }
@@ -175,8 +185,9 @@ async function measure(entries: Entry[], values: Values, dir: string, notes: str
       await s.start();
       try {
         const target: Target = { server: s.name, storage: s.storage, host: s.host, port: s.port, directTlsPort: s.directTlsPort, domain: s.domain, pid: () => s.pid(), postgresDatabase: s.postgresDatabase };
+        await waitForLogin(target, { username: `${PREFIX}0`, password: PASSWORD });
         const available = e.isDefault ? accounts : Math.max(logins, chatClients);
-        const common = ["--prefix", PREFIX, "--password", PASSWORD, "--accounts", String(available), "--concurrency", values.concurrency];
+        const common = ["--prefix", PREFIX, "--password", PASSWORD, "--accounts", String(available), "--concurrency", values.concurrency, "--key-cache", keyCacheFile(dir, e.key)];
         const tag = `${e.key}-r${round}`;
         if (scenarios.has("login")) {
           // Idle memory on default storage only (the storage does not hold idle connections), at
@@ -186,15 +197,16 @@ async function measure(entries: Entry[], values: Values, dir: string, notes: str
           record.login = report.login;
         }
         if (scenarios.has("chat")) {
-          // After round 1 the ramp starts two steps below the last round's maximum, to save time.
+          // After round 1 the ramp starts one coarse step below the last round's maximum (of the
+          // slower variant), to save time; every rate below it passed last round.
           const previous = Math.min(lastMax.get(`${e.key}/archive`) ?? startRate, lastMax.get(`${e.key}/no-store`) ?? startRate);
-          const start = round === 1 ? startRate : Math.max(startRate, roundRate(previous / factor / factor));
+          const start = round === 1 ? startRate : Math.max(startRate, roundRate(previous / factor));
           const report = await runGenerator(
             target,
             "chat",
             [
               ...common, "--clients", String(chatClients), "--find-max", "--duration", values["step-duration"], "--warmup", "2",
-              "--start-rate", String(start), "--factor", String(factor), "--max-rate", values["max-rate"],
+              "--start-rate", String(start), "--factor", String(factor), "--refine", values.refine, "--max-rate", values["max-rate"],
             ],
             join(dir, "results", `${tag}-chat.json`),
           );
@@ -220,7 +232,7 @@ async function measure(entries: Entry[], values: Values, dir: string, notes: str
     mam = { sections: [...sqlite.sections, ...(postgres?.sections ?? [])], worst: sqlite.worstP99, unavailable: sqlite.unavailable };
   }
   const muc = scenarios.has("muc") ? mucStatus() : null;
-  const markdown = resultsMarkdown({ records, started, notes, mam, muc, values: { logins, chatClients, factor, stepDuration: Number(values["step-duration"]) } });
+  const markdown = resultsMarkdown({ records, started, notes, mam, muc, values: { logins, chatClients, factor, stepDuration: Number(values["step-duration"]), refine: Number(values.refine) } });
   writeFileSync(resolve(REPO, values.out), markdown);
   process.stdout.write(`\n${markdown}\n`);
   log(`wrote ${values.out}; raw figures in ${join(dir, "results")}`);
@@ -233,7 +245,7 @@ interface Summary {
   notes: string[];
   mam: { sections: string[]; worst: Map<number, number>; unavailable?: string } | null;
   muc: string | null;
-  values: { logins: number; chatClients: number; factor: number; stepDuration: number };
+  values: { logins: number; chatClients: number; factor: number; stepDuration: number; refine: number };
 }
 
 function resultsMarkdown(summary: Summary): string {
@@ -315,7 +327,7 @@ function resultsMarkdown(summary: Summary): string {
   out.push(
     [
       `- login: ${formatNumber(s.values.logins, 0)} accounts log in with STARTTLS, then ${formatNumber(s.values.logins, 0)} with Direct TLS (XEP-0368), SCRAM-SHA-1, bind, initial presence; 32 logins in flight. Memory is the server's VmRSS growth over its RSS before any connection, per idle authenticated connection; 10,000 connections only on default storage in round 1.`,
-      `- chat: ${formatNumber(s.values.chatClients, 0)} accounts in ${s.values.chatClients / 2} pairs send chat messages to each other's bare JID, open-loop at a fixed aggregate rate, each body stamped with the time it was due; latency runs from that time to arrival (no coordinated omission). Find-max steps of ${s.values.stepDuration} s, each ${s.values.factor}× the last, stop at the first step with p99 > 100 ms or loss > 0.1%; the highest passing rate is reported. "Archiving on" is each server's default (ejabberd: mod_mam with default: always, see bench/reference/ejabberd.yml); "<no-store/>" adds XEP-0334's hint.`,
+      `- chat: ${formatNumber(s.values.chatClients, 0)} accounts in ${s.values.chatClients / 2} pairs send chat messages to each other's bare JID, open-loop at a fixed aggregate rate, each body stamped with the time it was due; latency runs from that time to arrival (no coordinated omission). Find-max steps of ${s.values.stepDuration} s, each ${s.values.factor}× the last, stop at the first step with p99 > 100 ms or loss > 0.1%; then up to ${s.values.refine} rates between the last that passed and the one that failed are tried; the highest passing rate is reported. Loss counts messages not delivered within 3 s after the last was due; a server still working off a backlog gets up to a minute before the next step. "Archiving on" is each server's default (ejabberd: mod_mam with default: always, see bench/reference/ejabberd.yml); "<no-store/>" adds XEP-0334's hint.`,
       `- muc: ${s.muc ?? "not measured"}.`,
       "- mam: bench/mam.ts (Parley only): 50-message pages through Parley's archive store, SQLite and PostgreSQL; see below.",
       "- Configurations: bench/reference/ (Prosody, ejabberd) and bench/parley.ts (Parley: only per-connection rate limits and login timeouts raised). Every figure of every round is kept as JSON in the run directory.",
@@ -323,6 +335,9 @@ function resultsMarkdown(summary: Summary): string {
     ].join("\n"),
   );
   if (s.mam?.sections.length) out.push("## MAM pages (Parley only)", ...s.mam.sections);
+  // The hand-written reading of the profiles, kept beside the harness and dated inside.
+  const analysis = join(REPO, "bench/ANALYSIS.md");
+  if (existsSync(analysis)) out.push(readFileSync(analysis, "utf8").trim());
   return `${out.join("\n\n")}\n`;
 }
 

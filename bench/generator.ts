@@ -8,11 +8,11 @@
 //   node --import tsx bench/generator.ts chat ... --clients 200 --find-max --variants archive,no-store
 //
 // Every option has a default (see OPTIONS); --help lists them.
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { performance } from "node:perf_hooks";
 import { assertLoopback, type ServerAddress } from "./load/client.ts";
-import { pbkdf2Count } from "./load/scram.ts";
+import { exportKeyCache, importKeyCache, pbkdf2Count } from "./load/scram.ts";
 import { rampRates } from "./load/schedule.ts";
 import { benchAccounts, sleep } from "./scenarios/common.ts";
 import { loginBatch, loginScenario, closeAll, type LoginBatchResult, type LoginScenarioResult } from "./scenarios/login.ts";
@@ -28,6 +28,8 @@ const OPTIONS = {
   accounts: { type: "string", default: "10000" },
   "server-pid": { type: "string" },
   json: { type: "string" },
+  /** SCRAM keys (see load/scram.ts) read before and written after the run. */
+  "key-cache": { type: "string" },
   concurrency: { type: "string", default: "32" },
   "login-timeout": { type: "string", default: "60" },
   // login
@@ -46,7 +48,9 @@ const OPTIONS = {
   "find-max": { type: "boolean", default: false },
   "fixed-rate": { type: "boolean", default: false },
   "start-rate": { type: "string", default: "250" },
-  factor: { type: "string", default: "1.5" },
+  factor: { type: "string", default: "2" },
+  /** Find-max: rates tried between the last passing and the first failing coarse step. */
+  refine: { type: "string", default: "2" },
   "max-rate": { type: "string", default: "100000" },
   "p99-limit": { type: "string", default: "100" },
   "loss-limit": { type: "string", default: "0.1" },
@@ -61,11 +65,12 @@ export interface ChatVariantResult {
 }
 
 export interface GeneratorReport {
-  scenario: "login" | "chat";
+  scenario: "login" | "chat" | "warm";
   address: ServerAddress;
   startedAt: string;
   login?: LoginScenarioResult;
   chat?: { login: LoginBatchResult; variants: ChatVariantResult[] };
+  warm?: LoginBatchResult;
   /** PBKDF2 runs the generator needed (cache misses of its SCRAM client). */
   pbkdf2Runs: number;
   wallSeconds: number;
@@ -80,8 +85,8 @@ function number(values: Record<string, unknown>, key: string, min = 0): number {
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   const scenario = positionals[0];
-  if (values.help || (scenario !== "login" && scenario !== "chat")) {
-    process.stderr.write(`usage: generator.ts login|chat [options]\noptions: ${Object.keys(OPTIONS).map((k) => `--${k}`).join(" ")}\n`);
+  if (values.help || (scenario !== "login" && scenario !== "chat" && scenario !== "warm")) {
+    process.stderr.write(`usage: generator.ts login|chat|warm [options]\noptions: ${Object.keys(OPTIONS).map((k) => `--${k}`).join(" ")}\n`);
     return values.help ? 0 : 2;
   }
   const address: ServerAddress = {
@@ -96,10 +101,27 @@ async function main(argv: string[]): Promise<number> {
   const concurrency = number(values, "concurrency", 1);
   const timeoutMs = number(values, "login-timeout", 1) * 1000;
   const log = (line: string) => process.stderr.write(`  [${address.host}] ${line}\n`);
+  const keyCache = values["key-cache"];
+  if (keyCache && existsSync(keyCache)) importKeyCache(JSON.parse(readFileSync(keyCache, "utf8")));
   const started = performance.now();
   const report: GeneratorReport = { scenario, address, startedAt: new Date().toISOString(), pbkdf2Runs: 0, wallSeconds: 0 };
 
-  if (scenario === "login") {
+  if (scenario === "warm") {
+    // Logs the first --logins accounts in once, unmeasured, so that their SCRAM keys are cached
+    // (--key-cache) and measured logins cost the generator no PBKDF2, whatever the server's salts.
+    const { result, clients } = await loginBatch({
+      address,
+      accounts: accounts.slice(0, number(values, "logins", 1)),
+      mode: "starttls",
+      resource: "w",
+      concurrency,
+      timeoutMs,
+      budgetMs: number(values, "login-budget", 1) * 1000,
+    });
+    await closeAll(clients);
+    report.warm = result;
+    log(`warm-up logins: ${result.succeeded}/${result.attempted}`);
+  } else if (scenario === "login") {
     report.login = await loginScenario(
       {
         address,
@@ -153,7 +175,7 @@ async function main(argv: string[]): Promise<number> {
       const result: ChatVariantResult = { variant, pairs: run.pairs, fixed: null, findMax: null };
       // Find-max first: a fixed rate beyond the server's reach leaves it a backlog to work through.
       if (findMax) {
-        result.findMax = await run.findMax(rates, (line) => log(`${variant} ${line}`));
+        result.findMax = await run.findMax(rates, (line) => log(`${variant} ${line}`), number(values, "refine"));
         log(`${variant}: highest passing rate ${result.findMax.maxPassingRate ?? "none"}/s`);
         await sleep(1000);
       }
@@ -168,6 +190,7 @@ async function main(argv: string[]): Promise<number> {
     report.chat = { login: loginResult, variants };
   }
   report.pbkdf2Runs = pbkdf2Count();
+  if (keyCache) writeFileSync(keyCache, JSON.stringify(exportKeyCache()));
   report.wallSeconds = (performance.now() - started) / 1000;
   const json = JSON.stringify(report, null, 2);
   if (values.json) writeFileSync(values.json, json);

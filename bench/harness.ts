@@ -8,6 +8,7 @@ import os from "node:os";
 import { join } from "node:path";
 import type { GeneratorReport } from "./generator.ts";
 import { pinPostgresBackends } from "./reference/servers.ts";
+import { BenchClient } from "./load/client.ts";
 
 export const REPO = join(import.meta.dirname, "..");
 /** The server's CPU and the generator's: the machine has two. */
@@ -29,8 +30,29 @@ export function log(line: string): void {
   process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 }
 
+/**
+ * Resolves once `account` can log in (bounded by timeoutMs): a listening port is not a ready
+ * server (ejabberd's SQL pool, for one, comes up a moment after its listeners).
+ */
+export async function waitForLogin(target: Target, account: { username: string; password: string }, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < deadline) {
+    const client = new BenchClient(target, { ...account, resource: "probe" });
+    try {
+      await client.login("starttls", 10_000);
+      await client.close();
+      return;
+    } catch (err) {
+      last = (err as Error).message;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  throw new Error(`${target.server} ${target.storage} accepts no login after ${timeoutMs / 1000} s: ${last}`);
+}
+
 /** Runs bench/generator.ts on the generator CPU; resolves with its JSON report. */
-export async function runGenerator(target: Target, scenario: "login" | "chat", args: string[], resultFile: string): Promise<GeneratorReport> {
+export async function runGenerator(target: Target, scenario: "login" | "chat" | "warm", args: string[], resultFile: string): Promise<GeneratorReport> {
   const pid = target.pid();
   const argv = [
     "-c", GENERATOR_CPU, process.execPath, "--import", "tsx", join(REPO, "bench/generator.ts"), scenario,

@@ -43,6 +43,35 @@ function keysFor(password: string, salt: Buffer, iterations: number): Keys {
   return keys;
 }
 
+/**
+ * The cache as JSON-ready text, so that a later generator process against the same server (the
+ * next round of a comparison) starts warm. Benchmark accounts only: these are derived keys of
+ * throwaway passwords, kept in the run's temporary directory.
+ */
+export function exportKeyCache(): Record<string, [string, string, string]> {
+  const out: Record<string, [string, string, string]> = {};
+  for (const [id, k] of keyCache) out[id] = [k.clientKey.toString("base64"), k.storedKey.toString("base64"), k.serverKey.toString("base64")];
+  return out;
+}
+
+/** Forgets every cached key (a fresh generator process). */
+export function clearKeyCache(): void {
+  keyCache.clear();
+}
+
+export function importKeyCache(data: unknown): number {
+  if (typeof data !== "object" || data === null) return 0;
+  let count = 0;
+  for (const [id, value] of Object.entries(data as Record<string, unknown>)) {
+    if (!Array.isArray(value) || value.length !== 3 || !value.every((v) => typeof v === "string")) continue;
+    if (keyCache.size >= MAX_CACHED_KEYS) break;
+    const [clientKey, storedKey, serverKey] = value.map((v: string) => Buffer.from(v, "base64"));
+    keyCache.set(id, { clientKey, storedKey, serverKey });
+    count++;
+  }
+  return count;
+}
+
 export interface ScramLogin {
   /** Base64 initial response for <auth mechanism='SCRAM-SHA-1'>. */
   readonly initialResponse: string;

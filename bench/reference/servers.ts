@@ -291,6 +291,7 @@ export class Ejabberd implements ReferenceServer {
   readonly storage: string;
   readonly postgresDatabase: string | null;
   private serverPid: number | null = null;
+  private starts = 0;
 
   constructor(
     readonly host: string,
@@ -341,7 +342,6 @@ export class Ejabberd implements ReferenceServer {
     }
     const config = join(this.dir, "config");
     writeFileSync(join(config, "ejabberd.yml"), fill(readFileSync(join(HERE, "ejabberd.yml"), "utf8"), { DIR: this.dir, ADDRESS: this.host, STORAGE: storage }));
-    writeFileSync(join(config, "ejabberdctl.cfg"), fill(readFileSync(join(HERE, "ejabberdctl.cfg"), "utf8"), { NODE: this.node, DIST_PORT: String(this.distPort) }));
     copyFileSync(join(HERE, "inetrc"), join(config, "inetrc"));
     run("chown", ["-R", "ejabberd:ejabberd", this.dir]);
     chmodSync(join(this.dir, ".."), 0o755);
@@ -349,6 +349,12 @@ export class Ejabberd implements ReferenceServer {
 
   async start(cpus = this.cpu): Promise<void> {
     if (await canConnect(this.host, this.port)) throw new Error(`something already listens on ${this.host}:${this.port}`);
+    // A new distribution port for every start: the last one may still be in TIME_WAIT, and the
+    // Erlang node then fails to start at all. Mnesia data follows the node name, not the port.
+    const distPort = this.distPort + (this.starts++ % 20);
+    const config = join(this.dir, "config");
+    writeFileSync(join(config, "ejabberdctl.cfg"), fill(readFileSync(join(HERE, "ejabberdctl.cfg"), "utf8"), { NODE: this.node, DIST_PORT: String(distPort) }));
+    run("chown", ["ejabberd:ejabberd", join(config, "ejabberdctl.cfg")]);
     this.ctl(["start"], 120_000, cpus);
     this.ctl(["started"], 180_000, cpus);
     await waitForPort(this.host, this.port, 60_000);
@@ -364,10 +370,17 @@ export class Ejabberd implements ReferenceServer {
       // Bounded by count.
       while (next < count) {
         const user = `${prefix}${next++}`;
-        const res = await fetch(url, { method: "POST", body: JSON.stringify({ user, host: this.domain, password }) });
-        const text = await res.text();
-        if (res.ok || /already registered|conflict/i.test(text)) created++;
-        else throw new Error(`ejabberd refused to register ${user}: ${res.status} ${text}`);
+        // A few tries each: right after start, ejabberd's SQL pool may not be there yet.
+        for (let attempt = 1; ; attempt++) {
+          const res = await fetch(url, { method: "POST", body: JSON.stringify({ user, host: this.domain, password }) });
+          const text = await res.text();
+          if (res.ok || /already registered|conflict/i.test(text)) {
+            created++;
+            break;
+          }
+          if (attempt >= 5) throw new Error(`ejabberd refused to register ${user}: ${res.status} ${text}`);
+          await new Promise((r) => setTimeout(r, 1000));
+        }
       }
     };
     await Promise.all(Array.from({ length: 16 }, worker));

@@ -224,7 +224,7 @@ export class ChatRun {
    * the last that passed and the first that failed (each 2^(1/(refine+1)) times the last) until
    * one of them fails. The result names the highest rate that passed (null if none did).
    */
-  async findMax(rates: readonly number[], log: (line: string) => void, refine = 2, pauseMs = 1000): Promise<FindMaxResult> {
+  async findMax(rates: readonly number[], log: (line: string) => void, refine = 2, pauseMs = 500): Promise<FindMaxResult> {
     const steps: ChatStepResult[] = [];
     let best: ChatStepResult | null = null;
     let failedAt: number | null = null;

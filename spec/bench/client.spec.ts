@@ -4,7 +4,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServerMechanism, deriveScramCredentials, type ScramCredentials } from "../../protocol/sasl/index.ts";
-import { pbkdf2Count, scramSha1 } from "../../bench/load/scram.ts";
+import { clearKeyCache, exportKeyCache, importKeyCache, pbkdf2Count, scramSha1 } from "../../bench/load/scram.ts";
 import { BenchClient, LoginError, assertLoopback } from "../../bench/load/client.ts";
 import { ChatRun } from "../../bench/scenarios/chat.ts";
 import { loginBatch, closeAll } from "../../bench/scenarios/login.ts";
@@ -43,6 +43,18 @@ describe("SCRAM-SHA-1 client of the load generator", () => {
     // Another salt is another computation.
     assert.equal(await serverAccepts("same", "same"), true);
     assert.equal(pbkdf2Count() - before, 2);
+  });
+
+  test("a cache written by one generator saves the next one its PBKDF2", async () => {
+    const shared = deriveScramCredentials("carried", "SHA-1", { iterations: 4096 });
+    assert.equal(await serverAccepts("carried", shared), true);
+    const saved = JSON.parse(JSON.stringify(exportKeyCache()));
+    clearKeyCache();
+    assert.ok(importKeyCache(saved) >= 1);
+    assert.equal(importKeyCache({ broken: ["a"] }), 0);
+    const before = pbkdf2Count();
+    assert.equal(await serverAccepts("carried", shared), true);
+    assert.equal(pbkdf2Count(), before);
   });
 
   test("refuses a server signature that does not match", () => {
