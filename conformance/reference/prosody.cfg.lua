@@ -1,6 +1,7 @@
 -- Prosody 0.12 (Debian 12) as a reference server for Parley's conformance runner.
 -- run.sh copies this file into its runtime directory, replacing @RUN@ with that directory.
--- One virtual host, prosody.test, on 127.0.0.2 only; no s2s, no HTTP, no DNS off this machine.
+-- One virtual host, prosody.test, on 127.0.0.2 only, with a MUC service (room archives on) and
+-- an upload service (HTTP on 127.0.0.2:5280); no s2s, no DNS off this machine.
 pidfile = "@RUN@/prosody/prosody.pid"
 data_path = "@RUN@/prosody/data"
 log = { info = "@RUN@/prosody/prosody.log"; error = "@RUN@/prosody/prosody.err" }
@@ -9,7 +10,8 @@ interfaces = { "127.0.0.2" }
 c2s_ports = { 5222 }
 c2s_direct_tls_ports = { 5223 }
 s2s_ports = { }
-http_ports = { }
+http_ports = { 5280 }
+http_interfaces = { "127.0.0.2" }
 https_ports = { }
 certificates = "@RUN@/prosody/certs"
 unbound = { resolvconf = "@RUN@/resolv.conf"; hoststxt = "/etc/hosts" }
@@ -27,3 +29,13 @@ modules_enabled = {
 modules_disabled = { "s2s" }
 
 VirtualHost "prosody.test"
+
+Component "conference.prosody.test" "muc"
+  modules_enabled = { "muc_mam" }
+  muc_log_by_default = true
+  restrict_room_creation = false
+
+Component "upload.prosody.test" "http_file_share"
+  http_file_share_size_limit = 10485760
+  http_host = "127.0.0.2"
+  http_external_url = "http://127.0.0.2:5280/"

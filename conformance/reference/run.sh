@@ -54,7 +54,7 @@ make_cert() {
 }
 
 rm -rf "$RUN"
-mkdir -p "$RUN"/{prosody/certs,prosody/data,ejabberd/spool,ejabberd/logs,ejabberd/config,results}
+mkdir -p "$RUN"/{prosody/certs,prosody/data,ejabberd/spool,ejabberd/upload,ejabberd/logs,ejabberd/config,results}
 echo "nameserver 127.0.0.1" > "$RUN/resolv.conf"
 ACCOUNTS=alice:pass-alice,bob:pass-bob,carol:pass-carol
 
