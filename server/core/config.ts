@@ -35,10 +35,50 @@ export interface C2sConfig {
   readonly strictChannelBinding: boolean;
 }
 
+/** Where to connect for a remote domain, from `[s2s.routes]` (instead of DNS). */
+export interface S2sRoute {
+  readonly host: string;
+  readonly port: number;
+  /** XEP-0368 Direct TLS ("tls://host:port") rather than STARTTLS. */
+  readonly directTls: boolean;
+}
+
 export interface S2sConfig {
   readonly enabled: boolean;
   readonly interfaces: readonly string[];
+  /** STARTTLS port (RFC 6120 §5); 0 lets the system choose (tests). */
   readonly port: number;
+  /** Direct TLS port (XEP-0368); null when disabled (the default). */
+  readonly directTlsPort: number | null;
+  /** Refuse to exchange stanzas over an unencrypted stream. */
+  readonly requireEncryption: boolean;
+  /** Require a certificate valid for every remote domain (XEP-0178), not only `secure_domains`. */
+  readonly requireValidCertificates: boolean;
+  /** Domains that must present a valid certificate even when the above is off. */
+  readonly secureDomains: readonly string[];
+  /** Domains exempt from require_encryption and certificate checks. */
+  readonly insecureDomains: readonly string[];
+  /** When non-empty, only these domains may federate. */
+  readonly allow: readonly string[];
+  readonly deny: readonly string[];
+  /** PEM file of trusted CAs for peer certificates; null = the system's roots. */
+  readonly caFile: string | null;
+  /** XEP-0185 secret; "" means a random one per start. */
+  readonly dialbackSecret: string;
+  /** Static routes by remote domain, tried in order before (or instead of) DNS. */
+  readonly routes: Readonly<Record<string, readonly S2sRoute[]>>;
+  /** Resolve domains without a route through DNS SRV/A records. */
+  readonly dns: boolean;
+  readonly connectTimeoutMs: number;
+  /** Time for a stream to authenticate (dialback answer, SASL) before it is dropped. */
+  readonly authTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  /** Stanzas held per remote domain while its stream is being set up. */
+  readonly maxQueue: number;
+  /** Inbound streams allowed at once from one IP address. */
+  readonly maxStreamsPerIp: number;
+  /** Offer and use bidirectional streams (XEP-0288): one TCP connection for both directions. */
+  readonly bidi: boolean;
 }
 
 /** The one HTTP server of the daemon (server/http): upload, metrics, health. */
@@ -53,6 +93,19 @@ export interface HttpConfig {
   readonly publicUrl: string;
   /** Addresses allowed to read /metrics. */
   readonly metricsAllow: readonly string[];
+  /** XMPP over WebSocket (RFC 7395) at /xmpp-websocket. */
+  readonly websocket: boolean;
+  /** BOSH (XEP-0124/XEP-0206) at /http-bind. */
+  readonly bosh: boolean;
+  /** Longest a BOSH request is held, in seconds (the client's 'wait' is capped to it). */
+  readonly boshMaxWait: number;
+  /** Seconds a BOSH session lives without a request before it counts as lost. */
+  readonly boshInactivity: number;
+  /**
+   * A TLS-terminating reverse proxy forwards to the plain port: WebSocket and BOSH streams on
+   * plain HTTP count as encrypted. Without it only loopback peers do.
+   */
+  readonly behindTls: boolean;
 }
 
 export interface CertificateFiles {
@@ -120,6 +173,8 @@ export interface Config {
   readonly registration: RegistrationConfig;
   readonly modules: ModulesConfig;
   readonly log: { readonly level: LogLevel };
+  /** [redis] url: durable jobs (push deliveries) go to BullMQ on this Redis; absent = the SQL outbox. */
+  readonly redis?: { readonly url: string };
 }
 
 export class ConfigError extends Error {
@@ -379,6 +434,31 @@ function readCertificatePair(r: SettingsReader, baseDir: string, required: boole
   return { certificate: resolve(baseDir, certificate), key: resolve(baseDir, key) };
 }
 
+/** `[s2s.routes]`: "domain" = "host:port" | "tls://host:port" | a list of those, tried in order. */
+function readS2sRoutes(r: SettingsReader): Record<string, S2sRoute[]> {
+  const routes: Record<string, S2sRoute[]> = {};
+  for (const [domain, value] of r.rest()) {
+    const name = normalizeHostname(domain);
+    if (name === null) {
+      r.problem(domain, 'expected a hostname like "example.com" as the key');
+      continue;
+    }
+    const items = Array.isArray(value) ? value : [value];
+    const parsed: S2sRoute[] = [];
+    for (const item of items) {
+      const m = typeof item === "string" ? /^(tls:\/\/|tcp:\/\/)?(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(item) : null;
+      const port = m ? Number(m[3]) : 0;
+      if (!m || port < 1 || port > MAX_PORT) {
+        r.problem(domain, `expected "host:port" or "tls://host:port" (or a list of them), got ${describe(item)}`);
+        continue;
+      }
+      parsed.push({ host: m[2].replace(/^\[|\]$/g, ""), port, directTls: m[1] === "tls://" });
+    }
+    if (parsed.length > 0) routes[name] = parsed;
+  }
+  return routes;
+}
+
 function coveredByDomains(host: string, domains: readonly string[]): boolean {
   return domains.some((domain) => host === domain || host.endsWith(`.${domain}`));
 }
@@ -406,8 +486,26 @@ function readConfig(root: SettingsReader, baseDir: string, file: string | null):
   const s2s: S2sConfig = {
     enabled: s2sReader.boolean("enabled", false),
     interfaces: s2sReader.list("interfaces", ipAddress, ["127.0.0.1"], { nonEmpty: true }),
-    port: s2sReader.integer("port", 1, MAX_PORT, 5269),
+    port: s2sReader.integer("port", 0, MAX_PORT, 5269),
+    directTlsPort: s2sReader.integer("direct_tls_port", 0, MAX_PORT, 0) || null,
+    requireEncryption: s2sReader.boolean("require_encryption", true),
+    requireValidCertificates: s2sReader.boolean("require_valid_certificates", false),
+    secureDomains: s2sReader.list("secure_domains", hostname, []),
+    insecureDomains: s2sReader.list("insecure_domains", hostname, []),
+    allow: s2sReader.list("allow", hostname, []),
+    deny: s2sReader.list("deny", hostname, []),
+    caFile: ((f) => (f === "" ? null : resolve(baseDir, f)))(s2sReader.string("ca_file", "")),
+    dialbackSecret: s2sReader.string("dialback_secret", ""),
+    routes: readS2sRoutes(s2sReader.section("routes")),
+    dns: s2sReader.boolean("dns", true),
+    connectTimeoutMs: s2sReader.integer("connect_timeout_s", 1, 600, 10) * 1000,
+    authTimeoutMs: s2sReader.integer("auth_timeout_s", 1, 600, 30) * 1000,
+    idleTimeoutMs: s2sReader.integer("idle_timeout_s", 1, 86400, 600) * 1000,
+    maxQueue: s2sReader.integer("max_queue", 1, 100000, 1000),
+    maxStreamsPerIp: s2sReader.integer("max_streams_per_ip", 1, 100000, 20),
+    bidi: s2sReader.boolean("bidi", true),
   };
+  if (s2s.directTlsPort !== null && s2s.directTlsPort === s2s.port) s2sReader.problem("direct_tls_port", `${s2s.port} is already s2s.port`);
   if (s2s.enabled && sharesAnInterface(s2s.interfaces, c2s.interfaces)) {
     if (s2s.port === c2s.port) s2sReader.problem("port", `${s2s.port} is already c2s.port`);
     if (s2s.port === c2s.directTlsPort) s2sReader.problem("port", `${s2s.port} is already c2s.direct_tls_port`);
@@ -422,6 +520,11 @@ function readConfig(root: SettingsReader, baseDir: string, file: string | null):
     tlsPort: httpReader.integer("tls_port", 0, MAX_PORT, 5281) || null,
     publicUrl: httpReader.string("public_url", "").replace(/\/+$/, ""),
     metricsAllow: httpReader.list("metrics_allow", ipAddress, ["127.0.0.1", "::1"]),
+    websocket: httpReader.boolean("websocket", true),
+    bosh: httpReader.boolean("bosh", true),
+    boshMaxWait: httpReader.integer("bosh_max_wait", 1, 300, 60),
+    boshInactivity: httpReader.integer("bosh_inactivity", 1, 3600, 60),
+    behindTls: httpReader.boolean("behind_tls", false),
   };
   if (http.publicUrl !== "" && !/^https?:\/\/[^/?#]+(\/[^?#]*)?$/i.test(http.publicUrl)) {
     httpReader.problem("public_url", `expected an http:// or https:// URL without query or fragment, got ${describe(http.publicUrl)}`);
@@ -498,8 +601,13 @@ function readConfig(root: SettingsReader, baseDir: string, file: string | null):
   const log = { level: logReader.oneOf("level", LOG_LEVELS, "info") };
   logReader.finishTable();
 
+  const redisReader = root.section("redis");
+  const redisUrl = redisReader.string("url", "");
+  if (redisUrl !== "" && !/^rediss?:\/\//.test(redisUrl)) redisReader.problem("url", "expected a redis:// or rediss:// URL");
+  redisReader.finishTable();
+
   root.finishTable();
-  return { file, domains, dataDir, c2s, s2s, http, tls, database, limits, registration, modules: { disabled, settings }, log };
+  return { file, domains, dataDir, c2s, s2s, http, tls, database, limits, registration, modules: { disabled, settings }, log, ...(redisUrl ? { redis: { url: redisUrl } } : {}) };
 }
 
 function deepFreeze<T>(value: T): T {

@@ -38,8 +38,15 @@ describe("defaults", () => {
       domains: ["localhost"],
       dataDir: "/srv/parley/data",
       c2s: { interfaces: ["127.0.0.1"], port: 5222, directTlsPort: 5223, requireEncryption: true, allowPlain: true, strictChannelBinding: false },
-      s2s: { enabled: false, interfaces: ["127.0.0.1"], port: 5269 },
-      http: { enabled: true, interfaces: ["127.0.0.1"], port: 5280, tlsPort: 5281, publicUrl: "", metricsAllow: ["127.0.0.1", "::1"] },
+      s2s: {
+        enabled: false, interfaces: ["127.0.0.1"], port: 5269, directTlsPort: null, requireEncryption: true, requireValidCertificates: false,
+        secureDomains: [], insecureDomains: [], allow: [], deny: [], caFile: null, dialbackSecret: "", routes: {}, dns: true,
+        connectTimeoutMs: 10000, authTimeoutMs: 30000, idleTimeoutMs: 600000, maxQueue: 1000, maxStreamsPerIp: 20, bidi: true,
+      },
+      http: {
+        enabled: true, interfaces: ["127.0.0.1"], port: 5280, tlsPort: 5281, publicUrl: "", metricsAllow: ["127.0.0.1", "::1"],
+        websocket: true, bosh: true, boshMaxWait: 60, boshInactivity: 60, behindTls: false,
+      },
       tls: { certificate: null, key: null, domains: {} },
       database: { dialect: "sqlite", path: "/srv/parley/data/parley.sqlite" },
       limits: {
