@@ -54,8 +54,22 @@ export class ArchiveIdGenerator {
   }
 }
 
+// Random bytes are drawn from a pool refilled 4 KiB at a time: one randomBytes() call per id was
+// the largest storage frame of the archived-chat profile (bench/ANALYSIS.md).
+const POOL_SIZE = 4096;
+let pool = randomBytes(POOL_SIZE);
+let poolOffset = 0;
+
 function randomBigInt(bytes: number): bigint {
-  return BigInt("0x" + randomBytes(bytes).toString("hex"));
+  if (poolOffset + bytes > POOL_SIZE) {
+    pool = randomBytes(POOL_SIZE);
+    poolOffset = 0;
+  }
+  let value = 0n;
+  for (let i = 0; i < bytes; i++) value = (value << 8n) | BigInt(pool[poolOffset + i]!);
+  pool.fill(0, poolOffset, poolOffset + bytes);
+  poolOffset += bytes;
+  return value;
 }
 
 function encode(value: bigint, width: number): string {

@@ -3,7 +3,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import SqliteDatabase from "better-sqlite3";
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type SqliteDatabase as KyselySqliteDatabase } from "kysely";
 import pg from "pg";
 import { ArchiveStore } from "./archive.ts";
 import { KeyValueStore } from "./kv.ts";
@@ -14,6 +14,7 @@ import { RosterStore } from "./roster.ts";
 import type { Dialect, Schema } from "./schema.ts";
 import { UserStore } from "./users.ts";
 import { VCardStore } from "./vcards.ts";
+import { SqliteWorkerCommitter } from "./sqlite-writer.ts";
 import { GroupCommitWriter, type GroupCommitOptions } from "./writer.ts";
 
 export interface Storage {
@@ -49,7 +50,10 @@ export interface OpenOptions {
   onPoolError?: (error: Error) => void;
   /** Milliseconds since the epoch, for created/updated columns (default Date.now). */
   now?: () => number;
-  /** The group-commit writer's batching (default: 5 ms or 500 operations). */
+  /**
+   * The group-commit writer's batching (default: 5 ms, or 500 operations; 5,000 on a SQLite
+   * file, whose batches are committed by a worker thread and cost the event loop little).
+   */
   writer?: GroupCommitOptions;
 }
 
@@ -79,8 +83,17 @@ export async function openDatabase(url: string, opts: OpenOptions = {}): Promise
   const location = parseDatabaseUrl(url);
   const now = opts.now ?? Date.now;
   if (location.dialect === "sqlite") {
-    const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: openSqlite(location.path) }) });
-    return makeStorage(db, "sqlite", now, opts.writer, () => migrateSqlite(db));
+    const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: withStatementCache(openSqlite(location.path)) }) });
+    // DESIGN.md "Storage": on a file, the group commit runs on a connection of its own in a
+    // worker thread (sqlite-writer.ts); an in-memory database has no second connection to give.
+    let writer: GroupCommitWriter;
+    if (location.path === MEMORY) writer = new GroupCommitWriter(db, opts.writer);
+    else {
+      const committer = new SqliteWorkerCommitter(resolve(location.path));
+      writer = new GroupCommitWriter(committer, { maxBatch: 5000, ...opts.writer });
+      committer.start();
+    }
+    return makeStorage(db, "sqlite", now, writer, () => migrateSqlite(db));
   }
   const schema = opts.schema;
   if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
@@ -102,18 +115,17 @@ export async function openDatabase(url: string, opts: OpenOptions = {}): Promise
     await db.destroy();
     throw error;
   }
-  return makeStorage(db, "postgres", now, opts.writer, () => migratePostgres(db));
+  return makeStorage(db, "postgres", now, new GroupCommitWriter(db, opts.writer), () => migratePostgres(db));
 }
 
 function makeStorage(
   db: Kysely<Schema>,
   dialect: Dialect,
   now: () => number,
-  writerOptions: GroupCommitOptions | undefined,
+  writer: GroupCommitWriter,
   migrate: () => Promise<void>,
 ): Storage {
   let closing: Promise<void> | undefined;
-  const writer = new GroupCommitWriter(db, writerOptions);
   return {
     db,
     dialect,
@@ -146,11 +158,53 @@ function openSqlite(path: string): SqliteDatabase.Database {
   database.pragma("busy_timeout = 5000");
   // WAL lets readers run beside the one writer; an in-memory database has no file to log to.
   if (!memory) database.pragma("journal_mode = WAL");
+  // The writer's thread checkpoints (sqlite-writer-worker.ts); here a commit that happened to
+  // find the WAL long would copy it back into the database file on the event loop.
+  if (!memory) database.pragma("wal_autocheckpoint = 0");
   // DESIGN.md: nothing acknowledged is ever lost, so commits reach the disk even in WAL mode
   // (NORMAL could drop the last commits on power loss). Group commit pays for the fsyncs.
   database.pragma("synchronous = FULL");
   database.pragma("foreign_keys = ON");
   return database;
+}
+
+/** Statements kept prepared on the main SQLite connection, by SQL text (least recently used go first). */
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * Kysely prepares every query it runs on better-sqlite3 anew; SQLite's prepare (parsing and
+ * planning) cost more than many of the lookups themselves on the login path. The query text
+ * Kysely compiles is the same for the same query shape, so one prepared statement per text serves
+ * them all. A statement still iterating (a streamed query) is not handed out twice.
+ */
+function withStatementCache(database: SqliteDatabase.Database): KyselySqliteDatabase {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  return {
+    close: () => {
+      cache.clear();
+      database.close();
+    },
+    prepare(query: string) {
+      // Kysely opens a transaction with a plain (deferred) BEGIN. The group-commit writer commits
+      // on a connection of its own (sqlite-writer.ts), and in WAL mode a deferred transaction
+      // that has read and then wants to write fails with SQLITE_BUSY_SNAPSHOT if the writer
+      // committed in between; busy_timeout does not help there. IMMEDIATE takes the write lock
+      // at BEGIN, where busy_timeout waits for the writer's transaction to end.
+      const text = query === "begin" ? "begin immediate" : query;
+      const cached = cache.get(text);
+      if (cached !== undefined && !cached.busy) {
+        // Map order is insertion order: moving a hit to the end keeps the oldest first.
+        cache.delete(text);
+        cache.set(text, cached);
+        return cached;
+      }
+      const statement = database.prepare(text);
+      cache.delete(text);
+      cache.set(text, statement);
+      if (cache.size > STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+      return statement;
+    },
+  };
 }
 
 // PostgreSQL bigint (int8, oid 20) arrives as a string by default, to spare precision beyond

@@ -15,7 +15,12 @@
 //   deletion never meets a row inserted in the same batch (its sequence number was unknown).
 // - sync() resolves once everything written before it has been settled; close() writes out
 //   what waits, at once, and refuses further writes.
-import type { Kysely } from "kysely";
+//
+// Where a batch is committed is a BatchCommitter's business: on PostgreSQL (and an in-memory
+// SQLite database) a Kysely transaction here, whose I/O is already off the event loop; on a
+// SQLite file a worker_thread with a connection of its own (sqlite-writer.ts), because
+// better-sqlite3 is synchronous and its COMMIT would stop every connection while it fsyncs.
+import { Kysely } from "kysely";
 import type { Schema } from "./schema.ts";
 import { insertArchiveEntries, type ArchiveEntry } from "./archive.ts";
 import { countOffline, deleteOfflineEntries, insertOfflineEntries, OfflineQuotaError, type OfflineEntry } from "./offline.ts";
@@ -26,10 +31,24 @@ export type WriteOp =
   | { kind: "offline"; entries: readonly OfflineEntry[]; limit?: number }
   | { kind: "offline-delete"; host: string; username: string; seqs: readonly number[] };
 
+/** Commits one batch in one transaction, applying its operations in the order writer.ts promises. */
+export interface BatchCommitter {
+  /**
+   * Resolves once the transaction has committed, with the operations (by index) refused on
+   * their own and why (OfflineQuotaError); rejects if the transaction failed (nothing stored).
+   */
+  commit(ops: readonly WriteOp[]): Promise<Map<number, unknown>>;
+  /** Called once by the writer's close(), after its last batch. */
+  close?(): Promise<void>;
+}
+
 export interface GroupCommitOptions {
   /** How long the first operation of a batch waits for others to join it (default 5 ms). */
   maxDelayMs?: number;
-  /** A batch starts at once when this many operations wait (default 500). */
+  /**
+   * A batch starts at once when this many operations wait (default 500). While a batch commits
+   * the next one gathers whatever arrives, however many, so batches grow with the load.
+   */
   maxBatch?: number;
   /** Told about each batch after it settles, for logs and metrics. */
   onBatch?: (info: { operations: number; ms: number; error?: unknown }) => void;
@@ -56,7 +75,7 @@ interface Batch {
 }
 
 export class GroupCommitWriter {
-  readonly #db: Kysely<Schema>;
+  readonly #committer: BatchCommitter;
   readonly #maxDelayMs: number;
   readonly #maxBatch: number;
   readonly #onBatch: GroupCommitOptions["onBatch"];
@@ -67,8 +86,9 @@ export class GroupCommitWriter {
   #closing: Promise<void> | null = null;
   #idle: Array<() => void> = [];
 
-  constructor(db: Kysely<Schema>, opts: GroupCommitOptions = {}) {
-    this.#db = db;
+  /** `target`: a Kysely database (each batch one Kysely transaction) or a committer of its own. */
+  constructor(target: Kysely<Schema> | BatchCommitter, opts: GroupCommitOptions = {}) {
+    this.#committer = target instanceof Kysely ? new KyselyCommitter(target) : target;
     this.#maxDelayMs = opts.maxDelayMs ?? 5;
     this.#maxBatch = opts.maxBatch ?? 500;
     if (!(this.#maxDelayMs >= 0) || !Number.isInteger(this.#maxBatch) || this.#maxBatch < 1) {
@@ -111,6 +131,7 @@ export class GroupCommitWriter {
       while (this.#forming || this.#committing) {
         await new Promise<void>((resolve) => this.#idle.push(resolve));
       }
+      await this.#committer.close?.();
     })();
     return this.#closing;
   }
@@ -139,21 +160,21 @@ export class GroupCommitWriter {
     this.#forming = null;
     this.#committing = batch;
     const started = Date.now();
-    let refused = new Map<Pending, unknown>();
+    let refused = new Map<number, unknown>();
     let failure: unknown = undefined;
     let failed = false;
     try {
-      refused = await this.#db.transaction().execute((trx) => apply(trx, batch.entries));
+      refused = await this.#committer.commit(batch.entries.map((entry) => entry.op));
     } catch (error) {
       failed = true;
       failure = error;
     }
     this.#committing = null;
-    for (const entry of batch.entries) {
+    batch.entries.forEach((entry, i) => {
       if (failed) entry.reject(failure);
-      else if (refused.has(entry)) entry.reject(refused.get(entry));
+      else if (refused.has(i)) entry.reject(refused.get(i));
       else entry.resolve();
-    }
+    });
     for (const waiter of batch.waiters) {
       if (failed) waiter.reject(failure);
       else waiter.resolve();
@@ -168,11 +189,23 @@ export class GroupCommitWriter {
   }
 }
 
-/** Runs one batch inside its transaction; returns the operations refused (quota) and why. */
-async function apply(trx: Kysely<Schema>, entries: readonly Pending[]): Promise<Map<Pending, unknown>> {
-  const refused = new Map<Pending, unknown>();
-  for (const entry of entries) {
-    const op = entry.op;
+/** Each batch one Kysely transaction, on the database's own connections (PostgreSQL's pool). */
+class KyselyCommitter implements BatchCommitter {
+  readonly #db: Kysely<Schema>;
+
+  constructor(db: Kysely<Schema>) {
+    this.#db = db;
+  }
+
+  commit(ops: readonly WriteOp[]): Promise<Map<number, unknown>> {
+    return this.#db.transaction().execute((trx) => apply(trx, ops));
+  }
+}
+
+/** Runs one batch inside its transaction; returns the operations refused (quota), by index, and why. */
+async function apply(trx: Kysely<Schema>, ops: readonly WriteOp[]): Promise<Map<number, unknown>> {
+  const refused = new Map<number, unknown>();
+  for (const op of ops) {
     if (op.kind === "offline-delete" && op.seqs.length > 0) await deleteOfflineEntries(trx, op.host, op.username, op.seqs);
   }
 
@@ -181,8 +214,7 @@ async function apply(trx: Kysely<Schema>, entries: readonly Pending[]): Promise<
   // batch has accepted for it so far.
   const stored = new Map<string, number>();
   const accepted = new Map<string, number>();
-  for (const entry of entries) {
-    const op = entry.op;
+  for (const [index, op] of ops.entries()) {
     if (op.kind !== "offline" || op.entries.length === 0) continue;
     const adding = new Map<string, { host: string; username: string; n: number }>();
     for (const e of op.entries) {
@@ -198,7 +230,7 @@ async function apply(trx: Kysely<Schema>, entries: readonly Pending[]): Promise<
         if (stored.get(key)! + (accepted.get(key) ?? 0) + a.n > op.limit) over ??= a;
       }
       if (over) {
-        refused.set(entry, new OfflineQuotaError(over.host, over.username, op.limit));
+        refused.set(index, new OfflineQuotaError(over.host, over.username, op.limit));
         continue;
       }
     }
@@ -208,7 +240,7 @@ async function apply(trx: Kysely<Schema>, entries: readonly Pending[]): Promise<
   if (offline.length > 0) await insertOfflineEntries(trx, offline);
 
   const archive: ArchiveEntry[] = [];
-  for (const entry of entries) if (entry.op.kind === "archive") archive.push(...entry.op.entries);
+  for (const op of ops) if (op.kind === "archive") archive.push(...op.entries);
   if (archive.length > 0) await insertArchiveEntries(trx, archive);
   return refused;
 }

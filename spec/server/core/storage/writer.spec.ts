@@ -1,10 +1,14 @@
 // Specs for server/core/storage/writer.ts, the group-commit writer of DESIGN.md "Storage", on
 // SQLite and PostgreSQL: many callers share a transaction; a caller hears "done" only once its
 // write is committed; a failed batch fails every caller in it; a full offline queue refuses
-// only the write that overflows it; closing commits what waits.
+// only the write that overflows it; closing commits what waits. On SQLite the writers commit
+// through a worker thread with its own connection (sqlite-writer.ts), as openDatabase sets up
+// for a database file, and the reads go through the main connection.
 import assert from "node:assert/strict";
-import { test } from "node:test";
-import { GroupCommitWriter, WriterClosedError } from "../../../../server/core/storage/writer.ts";
+import { before, test } from "node:test";
+import { GroupCommitWriter, WriterClosedError, type GroupCommitOptions } from "../../../../server/core/storage/writer.ts";
+import { SqliteWorkerCommitter } from "../../../../server/core/storage/sqlite-writer.ts";
+import type { Storage } from "../../../../server/core/storage/database.ts";
 import { OfflineQuotaError } from "../../../../server/core/storage/offline.ts";
 import type { ArchiveEntry } from "../../../../server/core/storage/archive.ts";
 import { forEachDatabase, uniqueName } from "./both.ts";
@@ -17,11 +21,23 @@ function offline(host: string, username: string, n: number) {
   return { host, username, xml: `<message id="o${n}"/>`, storedAt: n };
 }
 
-forEachDatabase("GroupCommitWriter", (db) => {
+forEachDatabase("GroupCommitWriter", (harness) => {
+  // The database the writers write to and the tests read from (a file, on SQLite).
+  let db: { storage: Storage };
+  let newWriter: (opts?: GroupCommitOptions) => GroupCommitWriter;
+  before(async () => {
+    const location = harness.createEmpty();
+    const storage = await harness.open(location);
+    await storage.migrate();
+    db = { storage };
+    newWriter = (opts) =>
+      harness.dialect === "sqlite" ? new GroupCommitWriter(new SqliteWorkerCommitter(location.url), opts) : new GroupCommitWriter(storage.db, opts);
+  });
+
   test("commits writes from many callers in a few transactions, each caller told only after its commit", async () => {
     const host = uniqueName("host");
     const batches: number[] = [];
-    const writer = new GroupCommitWriter(db.storage.db, { maxDelayMs: 20, onBatch: ({ operations }) => batches.push(operations) });
+    const writer = newWriter({ maxDelayMs: 20, onBatch: ({ operations }) => batches.push(operations) });
     const writes = Array.from({ length: 60 }, (_, i) =>
       writer.write({ kind: "archive", entries: [archived(host, "juliet", `m${i}`)] }).then(async () => {
         // Visible to any reader the moment its caller hears it is done.
@@ -36,7 +52,7 @@ forEachDatabase("GroupCommitWriter", (db) => {
 
   test("keeps one account's offline messages in the order they were written, across batches", async () => {
     const host = uniqueName("host");
-    const writer = new GroupCommitWriter(db.storage.db, { maxDelayMs: 1, maxBatch: 7 });
+    const writer = newWriter({ maxDelayMs: 1, maxBatch: 7 });
     await Promise.all(Array.from({ length: 50 }, (_, n) => writer.write({ kind: "offline", entries: [offline(host, "juliet", n)] })));
     const listed = await db.storage.offline.list(host, "juliet");
     assert.deepEqual(listed.map((m) => m.storedAt), Array.from({ length: 50 }, (_, n) => n));
@@ -45,7 +61,7 @@ forEachDatabase("GroupCommitWriter", (db) => {
 
   test("a batch that fails fails every caller in it, and none of it is stored", async () => {
     const host = uniqueName("host");
-    const writer = new GroupCommitWriter(db.storage.db, { maxDelayMs: 50 });
+    const writer = newWriter({ maxDelayMs: 50 });
     const good = writer.write({ kind: "archive", entries: [archived(host, "juliet", "good")] });
     const goodOffline = writer.write({ kind: "offline", entries: [offline(host, "juliet", 1)] });
     // A NOT NULL column left empty: the database refuses the whole transaction.
@@ -53,6 +69,8 @@ forEachDatabase("GroupCommitWriter", (db) => {
     const synced = writer.sync();
     const outcomes = await Promise.allSettled([good, goodOffline, bad, synced]);
     assert.deepEqual(outcomes.map((o) => o.status), ["rejected", "rejected", "rejected", "rejected"]);
+    // Every caller hears the database's own reason.
+    for (const outcome of outcomes) assert.match(String((outcome as PromiseRejectedResult).reason), /not.?null/i);
     assert.equal(await db.storage.archive.get(host, "juliet", "good"), null);
     assert.equal(await db.storage.offline.count(host, "juliet"), 0);
     // The writer carries on with the next batch.
@@ -64,7 +82,7 @@ forEachDatabase("GroupCommitWriter", (db) => {
   test("refuses only the offline write that would overflow the quota; the rest of its batch commits", async () => {
     const host = uniqueName("host");
     await db.storage.offline.append([offline(host, "juliet", 0)]);
-    const writer = new GroupCommitWriter(db.storage.db, { maxDelayMs: 50 });
+    const writer = newWriter({ maxDelayMs: 50 });
     const limit = 3;
     const results = await Promise.allSettled([
       writer.write({ kind: "offline", entries: [offline(host, "juliet", 1)], limit }),
@@ -87,7 +105,7 @@ forEachDatabase("GroupCommitWriter", (db) => {
     const host = uniqueName("host");
     await db.storage.offline.append([offline(host, "juliet", 0), offline(host, "juliet", 1)]);
     const seqs = (await db.storage.offline.list(host, "juliet")).map((m) => m.seq);
-    const writer = new GroupCommitWriter(db.storage.db, { maxDelayMs: 50 });
+    const writer = newWriter({ maxDelayMs: 50 });
     await Promise.all([
       writer.write({ kind: "offline", entries: [offline(host, "juliet", 2), offline(host, "juliet", 3)], limit: 2 }),
       writer.write({ kind: "offline-delete", host, username: "juliet", seqs }),
@@ -98,11 +116,11 @@ forEachDatabase("GroupCommitWriter", (db) => {
 
   test("a full batch starts without waiting for the delay; sync waits for what was written before it", async () => {
     const host = uniqueName("host");
-    const writer = new GroupCommitWriter(db.storage.db, { maxDelayMs: 60_000, maxBatch: 3 });
+    const writer = newWriter({ maxDelayMs: 60_000, maxBatch: 3 });
     await Promise.all([1, 2, 3].map((n) => writer.write({ kind: "offline", entries: [offline(host, "juliet", n)] })));
     assert.equal(await db.storage.offline.count(host, "juliet"), 3);
 
-    const small = new GroupCommitWriter(db.storage.db, { maxDelayMs: 1 });
+    const small = newWriter({ maxDelayMs: 1 });
     void small.write({ kind: "offline", entries: [offline(host, "romeo", 1)] });
     await small.sync();
     assert.equal(await db.storage.offline.count(host, "romeo"), 1);
@@ -112,7 +130,7 @@ forEachDatabase("GroupCommitWriter", (db) => {
 
   test("closing commits what waits at once, and refuses later writes", async () => {
     const host = uniqueName("host");
-    const writer = new GroupCommitWriter(db.storage.db, { maxDelayMs: 60_000 });
+    const writer = newWriter({ maxDelayMs: 60_000 });
     const waiting = writer.write({ kind: "archive", entries: [archived(host, "juliet", "last")] });
     await writer.close();
     await waiting;
@@ -121,14 +139,38 @@ forEachDatabase("GroupCommitWriter", (db) => {
     await writer.close();
   });
 
+  test("writes that arrive while a batch commits all join the next one, past maxBatch", async () => {
+    const host = uniqueName("host");
+    const batches: number[] = [];
+    const writer = newWriter({ maxDelayMs: 0, maxBatch: 10, onBatch: ({ operations }) => batches.push(operations) });
+    const first = writer.write({ kind: "archive", entries: [archived(host, "juliet", "first")] });
+    const rest = Array.from({ length: 100 }, (_, i) => writer.write({ kind: "archive", entries: [archived(host, "juliet", `m${i}`)] }));
+    await Promise.all([first, ...rest]);
+    assert.deepEqual(batches, [1, 100]);
+    assert.equal(await db.storage.archive.count(host, "juliet"), 101);
+    await writer.close();
+  });
+
+  test("a write before the tables exist fails; once migrated, the same writer stores", async () => {
+    const storage = await harness.open(harness.createEmpty(), { writer: { maxDelayMs: 1 } });
+    await assert.rejects(storage.writer.write({ kind: "archive", entries: [archived("example.org", "juliet", "early")] }));
+    await storage.migrate();
+    await storage.writer.write({ kind: "archive", entries: [archived("example.org", "juliet", "later")] });
+    await storage.writer.write({ kind: "offline", entries: [offline("example.org", "juliet", 1)], limit: 5 });
+    assert.notEqual(await storage.archive.get("example.org", "juliet", "later"), null);
+    assert.equal(await storage.offline.count("example.org", "juliet"), 1);
+    await storage.close();
+  });
+
   test("Storage.close commits the writer's last batch before the database closes", async () => {
-    const location = db.createEmpty();
-    const storage = await db.open(location, { writer: { maxDelayMs: 60_000 } });
+    const location = harness.createEmpty();
+    const storage = await harness.open(location, { writer: { maxDelayMs: 60_000 } });
     await storage.migrate();
     const write = storage.writer.write({ kind: "offline", entries: [offline("example.org", "juliet", 7)] });
     await storage.close();
     await write;
-    const again = await db.open(location);
+    await assert.rejects(storage.writer.write({ kind: "offline", entries: [offline("example.org", "juliet", 8)] }), WriterClosedError);
+    const again = await harness.open(location);
     assert.deepEqual((await again.offline.list("example.org", "juliet")).map((m) => m.storedAt), [7]);
   });
 });

@@ -1,0 +1,108 @@
+// Specs for the SQLite side of DESIGN.md "Storage" (database.ts, sqlite-writer.ts): on a database
+// file the group-commit writer commits on a connection of its own in a worker thread, beside the
+// main connection every other store reads and writes through (with its statements kept prepared).
+// The two connections must not trip each other up, the thread must start however Parley runs
+// and must neither keep a finished process alive nor let it end with a write uncommitted.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { sql } from "kysely";
+import { openDatabase } from "../../../../server/core/storage/database.ts";
+import type { ArchiveEntry } from "../../../../server/core/storage/archive.ts";
+
+const DATABASE_MODULE = new URL("../../../../server/core/storage/database.ts", import.meta.url).href;
+
+function archived(host: string, username: string, id: string): ArchiveEntry {
+  return { host, username, id, with: "romeo@montague.lit", direction: "in", xml: `<message id="${id}"/>`, ts: 1 };
+}
+
+function offline(host: string, username: string, n: number) {
+  return { host, username, xml: `<message id="o${n}"/>`, storedAt: n };
+}
+
+describe("SQLite storage with its writer thread", () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "parley-writer-"));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("an in-memory database commits on its own connection, and reads see it", async () => {
+    const storage = await openDatabase(":memory:", { writer: { maxDelayMs: 1 } });
+    try {
+      await storage.migrate();
+      await storage.writer.write({ kind: "archive", entries: [archived("example.org", "juliet", "m")] });
+      assert.notEqual(await storage.archive.get("example.org", "juliet", "m"), null);
+    } finally {
+      await storage.close();
+    }
+  });
+
+  test("a transaction on the main connection that reads, then writes, survives a commit of the writer in between", async () => {
+    const storage = await openDatabase(join(dir, "interleaved.sqlite"), { writer: { maxDelayMs: 0 } });
+    try {
+      await storage.migrate();
+      // Once this has committed, the writer's thread is up and commits at once.
+      await storage.writer.write({ kind: "archive", entries: [archived("example.org", "juliet", "first")] });
+      let write: Promise<void> | undefined;
+      await storage.db.transaction().execute(async (trx) => {
+        await trx.selectFrom("offline").select("seq").where("username", "=", "romeo").execute();
+        write = storage.writer.write({ kind: "offline", entries: [offline("example.org", "juliet", 1)] });
+        await new Promise((r) => setTimeout(r, 300));
+        await trx.insertInto("offline").values({ host: "example.org", username: "romeo", xml: "<message/>", stored_at: 2 }).execute();
+      });
+      await write;
+      assert.equal(await storage.offline.count("example.org", "juliet"), 1);
+      assert.equal(await storage.offline.count("example.org", "romeo"), 1);
+    } finally {
+      await storage.close();
+    }
+  });
+
+  test("queries keep their answers when more distinct statements run than the main connection keeps prepared", async () => {
+    const storage = await openDatabase(join(dir, "statements.sqlite"));
+    try {
+      await storage.migrate();
+      const ask = async (i: number) => (await sql.raw<{ n: number }>(`select ${i} as n`).execute(storage.db)).rows[0].n;
+      for (let round = 0; round < 2; round++) for (let i = 0; i < 300; i++) assert.equal(await ask(i), i);
+      await storage.offline.append([offline("example.org", "juliet", 1)]);
+      assert.equal(await storage.offline.count("example.org", "juliet"), 1);
+    } finally {
+      await storage.close();
+    }
+  });
+
+  // The writer's thread must neither keep a finished process alive nor let it end before a write
+  // it holds has committed; and it must start however Parley was started (here as `parley` does,
+  // tsx registered in the main thread only, not passed on as a flag).
+  test("a process that never closes its storage still commits what it wrote, then exits", async () => {
+    const file = join(dir, "child.sqlite");
+    const script = [
+      `import { register } from ${JSON.stringify(import.meta.resolve("tsx/esm/api"))};`,
+      `register();`,
+      `const { openDatabase } = await import(${JSON.stringify(DATABASE_MODULE)});`,
+      `const storage = await openDatabase(${JSON.stringify(file)}, { writer: { maxDelayMs: 200 } });`,
+      `await storage.migrate();`,
+      `void storage.writer.write({ kind: "offline", entries: [{ host: "example.org", username: "juliet", xml: "<message/>", storedAt: 9 }] });`,
+    ].join("\n");
+    writeFileSync(join(dir, "child.mjs"), script);
+    const child = spawn(process.execPath, [join(dir, "child.mjs")], { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    const [code, signal] = (await once(child, "exit")) as [number | null, string | null];
+    clearTimeout(timer);
+    assert.equal(signal, null, "the process did not exit on its own");
+    assert.equal(code, 0, stderr);
+    const storage = await openDatabase(file);
+    try {
+      assert.deepEqual((await storage.offline.list("example.org", "juliet")).map((m) => m.storedAt), [9]);
+    } finally {
+      await storage.close();
+    }
+  });
+});
