@@ -7,6 +7,9 @@
 import { sql } from "kysely";
 import type { Kysely, Migration, MigrationProvider } from "kysely";
 import type { Dialect } from "./schema.ts";
+import { migration as mucTables } from "./migrations/0003_muc.ts";
+import { migration as pubsubTables } from "./migrations/0004_pubsub.ts";
+import { migration as pushTables } from "./migrations/0005_push.ts";
 
 /** Column types that differ between the dialects; everything else is spelled the same. */
 function columnTypes(dialect: Dialect) {
@@ -164,6 +167,9 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
   return {
     "0001_core_tables": coreTables(dialect),
     "0002_archive_and_offline": archiveAndOffline(dialect),
+    "0003_muc": mucTables(dialect),
+    "0004_pubsub": pubsubTables(dialect),
+    "0005_push": pushTables(dialect),
   };
 }
 

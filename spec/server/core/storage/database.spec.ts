@@ -44,7 +44,15 @@ async function raceProcesses(count: number, args: string[]): Promise<{ code: num
 const here = dirname(fileURLToPath(import.meta.url));
 const projectRoot = join(here, "../../../..");
 
-const CORE_TABLES = ["archive", "kv", "last_activity", "offline", "roster_items", "roster_versions", "users", "vcards"];
+// Every table the migrations create: the core's, then MUC's (0003), PubSub's (0004) and push's (0005).
+const CORE_TABLES = [
+  "archive", "kv", "last_activity",
+  "muc_affiliations", "muc_nicks", "muc_rooms",
+  "offline",
+  "pubsub_affiliations", "pubsub_items", "pubsub_nodes", "pubsub_subscriptions",
+  "push_devices", "push_jobs", "push_registrations",
+  "roster_items", "roster_versions", "users", "vcards",
+];
 
 async function executedMigrations(storage: Storage): Promise<string[]> {
   const result = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(storage.db);
