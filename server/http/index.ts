@@ -1,7 +1,8 @@
 // The daemon's one HTTP server (shared/DESIGN.md "server/http"): HTTP/1.1 (RFC 9110, RFC 9112)
 // over plain TCP and over TLS with the c2s certificates, and a router of path prefixes that the
-// rest of the daemon registers on: file upload (XEP-0363), /health, /metrics, and later the web
-// transports (RFC 7395, XEP-0206).
+// rest of the daemon registers on: file upload (XEP-0363), /health, /metrics, and the web
+// transports: XMPP over WebSocket (RFC 7395) at /xmpp-websocket, BOSH (XEP-0206) at /http-bind,
+// and their discovery (XEP-0156) at /.well-known/host-meta(.json) — see hostmeta.ts.
 //
 // How a module gets a route: it hooks HTTP_ROUTES_EVENT ("http/routes") in its setup; when the
 // HTTP server starts it fires the event once with { register, baseUrl }, and the module calls
@@ -15,12 +16,16 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
 import type net from "node:net";
+import type { Duplex } from "node:stream";
 import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 import { serverTlsOptions, type DomainCertificates } from "../core/tls.ts";
 import { MetricsRegistry, metrics as processMetrics } from "../core/metrics.ts";
 import type { HttpConfig } from "../core/config.ts";
 import type { Server, Transport } from "../core/server.ts";
 import type { Logger } from "../core/log.ts";
+import { WebSocketTransport, WEBSOCKET_PATH } from "../transports/websocket.ts";
+import { BoshTransport, BOSH_PATH } from "../transports/bosh.ts";
+import { hostMetaHandler } from "./hostmeta.ts";
 
 export interface HttpRequestContext {
   /** The request path after the route's prefix ("" or starting with "/"), still percent-encoded. */
@@ -126,6 +131,9 @@ export class HttpTransport implements Transport {
   private readonly sockets = new Set<net.Socket>();
   private readonly ownMetrics = new MetricsRegistry();
   private loopDelay: IntervalHistogram | null = null;
+  /** The web client transports, when [http] enables them. */
+  readonly websocket: WebSocketTransport | null;
+  readonly bosh: BoshTransport | null;
 
   constructor(private readonly server: Server, opts: HttpOptions) {
     this.log = server.log.child({ part: "http" });
@@ -135,11 +143,21 @@ export class HttpTransport implements Transport {
     this.defineMetrics();
     this.router.register("/health", (req, res) => this.health(req, res));
     this.router.register("/metrics", (req, res, ctx) => this.metrics(req, res, ctx));
+    this.websocket = this.config.websocket ? new WebSocketTransport(server) : null;
+    const bosh = this.config.bosh ? new BoshTransport(server, { maxWait: this.config.boshMaxWait, inactivity: this.config.boshInactivity }) : null;
+    this.bosh = bosh;
+    if (bosh) this.router.register(BOSH_PATH, (req, res, ctx) => bosh.handle(req, res, ctx), { maxBodyBytes: bosh.maxBodyBytes });
+    if (this.websocket || bosh) {
+      const links = { websocket: this.websocket !== null, bosh: bosh !== null };
+      this.router.register("/.well-known/host-meta", hostMetaHandler(server, (host, secure) => this.baseUrl(host, secure), links, "xrd"));
+      this.router.register("/.well-known/host-meta.json", hostMetaHandler(server, (host, secure) => this.baseUrl(host, secure), links, "json"));
+    }
   }
 
-  baseUrl(host: string): string {
+  /** `preferPlain`: a plain-HTTP base when there is one (host-meta asked over plain HTTP on loopback). */
+  baseUrl(host: string, preferPlain = false): string {
     if (this.config.publicUrl !== "") return this.config.publicUrl;
-    if (this.tlsPorts.length > 0) return `https://${host}:${this.tlsPorts[0]}`;
+    if (this.tlsPorts.length > 0 && !preferPlain) return `https://${host}:${this.tlsPorts[0]}`;
     const iface = this.config.interfaces[0];
     const name = iface === "0.0.0.0" || iface === "::" ? host : iface.includes(":") ? `[${iface}]` : iface;
     return `http://${name}:${this.plainPorts[0]}`;
@@ -158,12 +176,14 @@ export class HttpTransport implements Transport {
     const tlsOptions = this.config.tlsPort !== null ? serverTlsOptions(this.certificates, this.server.hosts[0]) : null;
     for (const host of this.config.interfaces) {
       const plain = http.createServer(serverOptions, (req, res) => this.dispatch(req, res, false));
+      plain.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head, false));
       this.listeners.push(plain);
       this.plainPorts.push(await listen(this.track(plain), host, this.config.port));
     }
     if (tlsOptions) {
       for (const host of this.config.interfaces) {
         const secure = https.createServer({ ...serverOptions, ...tlsOptions, ALPNProtocols: ["http/1.1"] }, (req, res) => this.dispatch(req, res, true));
+        secure.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head, true));
         this.listeners.push(secure);
         this.tlsPorts.push(await listen(this.track(secure), host, this.config.tlsPort!));
       }
@@ -180,6 +200,8 @@ export class HttpTransport implements Transport {
 
   async stop(): Promise<void> {
     this.loopDelay?.disable();
+    // Web client streams end with <system-shutdown/> while their HTTP connections still work.
+    await Promise.all([this.websocket?.stop(), this.bosh?.stop()]);
     const closed = this.listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve())));
     for (const l of this.listeners) l.closeIdleConnections();
     // In-flight requests get a moment to finish; then their sockets go.
@@ -196,6 +218,23 @@ export class HttpTransport implements Transport {
     // A TLS handshake that fails (a client distrusting the certificate) is the client's business.
     server.on("tlsClientError", () => {});
     return server;
+  }
+
+  /** HTTP/1.1 Upgrade (RFC 9110 §7.8): only /xmpp-websocket takes one. */
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, secure: boolean): void {
+    socket.on("error", () => {});
+    let pathname = "";
+    try {
+      pathname = new URL(req.url ?? "/", "http://parley.invalid").pathname;
+    } catch {
+      // answered below
+    }
+    const upgrade = String(req.headers.upgrade ?? "").toLowerCase();
+    if (pathname !== WEBSOCKET_PATH || !this.websocket || upgrade !== "websocket") {
+      socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      return;
+    }
+    this.websocket.handleUpgrade(req, socket, head, normalizeAddress(req.socket.remoteAddress), secure);
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse, secure: boolean): Promise<void> {
@@ -250,6 +289,8 @@ export class HttpTransport implements Transport {
         const connections = (t as { connections?: unknown }).connections;
         if (connections instanceof Set) out.push([{ transport: t.name }, connections.size]);
       }
+      if (this.websocket) out.push([{ transport: "websocket" }, this.websocket.connections.size]);
+      if (this.bosh) out.push([{ transport: "bosh" }, this.bosh.connections.size]);
       return out;
     });
     m.gauge("parley_sessions", "Bound client sessions.", () => this.server.sessions.size);

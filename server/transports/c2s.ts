@@ -1,17 +1,19 @@
-// Client-to-server streams over TCP: RFC 6120 §4 (streams), §5 (STARTTLS), §6 (SASL), §7
-// (resource binding), RFC 6121 App. E / RFC 3921 §3 (the legacy session element), XEP-0368
-// (Direct TLS), XEP-0440 (SASL channel-binding type capability).
+// Client-to-server streams: RFC 6120 §4 (streams), §5 (STARTTLS), §6 (SASL), §7 (resource
+// binding), RFC 6121 App. E / RFC 3921 §3 (the legacy session element), XEP-0368 (Direct TLS),
+// XEP-0440 (SASL channel-binding type capability).
 //
-// One C2sConnection per socket drives the negotiation: header, features, STARTTLS, SASL,
-// restart, bind; then it hands stanzas to the router in arrival order. Limits are enforced here:
-// stanza size and depth (the parser), read rate (the socket is paused, as Prosody's limits do,
-// so a flood only slows its sender), time to log in, idle time, authentication failures.
+// One C2sConnection per client stream drives the negotiation: header, features, STARTTLS, SASL,
+// restart, bind; then it hands stanzas to the router in arrival order. The stream reaches it
+// through a StreamFraming (framing.ts): a TCP socket here, a WebSocket (websocket.ts, RFC 7395)
+// or a BOSH session (bosh.ts, XEP-0206), so SASL, SM, CSI, carbons and the c2s/* hooks behave
+// the same on all three. Limits are enforced here: stanza size and depth (the framing's parser),
+// read rate (reading is paused, as Prosody's limits do, so a flood only slows its sender), time
+// to log in, idle time, authentication failures.
 import { randomBytes } from "node:crypto";
 import net from "node:net";
 import tls from "node:tls";
 import { Element, xml } from "../../protocol/xml/element.ts";
-import { XmlStreamParser, type StreamHeader, type XmlStreamErrorInfo } from "../../protocol/xml/parser.ts";
-import { serializeForStream, streamHeader, STREAM_FOOTER, serialize } from "../../protocol/xml/serialize.ts";
+import type { StreamHeader } from "../../protocol/xml/parser.ts";
 import { StanzaError, StreamError, errorReply, type StreamErrorCondition } from "../../protocol/errors.ts";
 import { NS } from "../../protocol/ns.ts";
 import { makeJid, type Jid } from "../../protocol/jid.ts";
@@ -25,9 +27,11 @@ import {
   type SaslFailureCondition,
   type ScramHash,
 } from "../../protocol/sasl/index.ts";
-import { channelBindingData, serverTlsOptions, type DomainCertificates } from "../core/tls.ts";
+import { serverTlsOptions, type DomainCertificates } from "../core/tls.ts";
+import { TcpFraming, type StreamFraming, type TransportKind } from "./framing.ts";
 import { STANZA_KINDS } from "../core/router.ts";
 import type { ClientSession } from "../core/sessions.ts";
+import type { UserRecord } from "../core/storage/index.ts";
 import type { Server, Transport } from "../core/server.ts";
 import type { Logger } from "../core/log.ts";
 import { authFailures } from "../core/metrics.ts";
@@ -98,6 +102,21 @@ export class AuthFailures {
   }
 }
 
+/** One AuthFailures per server, shared by TCP, WebSocket and BOSH. */
+const failuresByServer = new WeakMap<Server, AuthFailures>();
+export function authFailuresOf(server: Server): AuthFailures {
+  let f = failuresByServer.get(server);
+  if (!f) failuresByServer.set(server, (f = new AuthFailures()));
+  return f;
+}
+
+/** What a transport gives its connections: a logger, the failure counter, its connection set. */
+export interface ConnectionHost {
+  readonly log: Logger;
+  readonly authFailures: AuthFailures;
+  readonly connections: Set<C2sConnection>;
+}
+
 export interface C2sOptions {
   certificates: DomainCertificates;
 }
@@ -118,16 +137,17 @@ export class C2sConnection implements ClientSession {
   jid: Jid | undefined = undefined;
   /** The authenticated account (bare JID), set by SASL success. */
   account: Jid | undefined = undefined;
-  secure: boolean;
   readonly connectedAt = Date.now();
   handledCount = 0;
   resumeTimeoutMs: number | null = null;
 
-  private socket: net.Socket;
-  private parser: XmlStreamParser;
+  /** The transport the stream runs over. */
+  readonly via: TransportKind;
   private phase: Phase = "connected";
   private streamOpened = false; // our header sent
   private sasl: SaslServerSession | null = null;
+  /** The account row the SASL exchange under way read (its credentials), for its success step. */
+  private saslUser: { local: string; user: UserRecord | null } | null = null;
   private offeredMechanisms: string[] = [];
   private authFailures = 0;
   /** The client tried -PLUS with a channel-binding type this connection cannot provide. */
@@ -145,61 +165,50 @@ export class C2sConnection implements ClientSession {
 
   constructor(
     private readonly server: Server,
-    socket: net.Socket,
-    private readonly transport: C2sTransport,
-    directTls: boolean,
+    private readonly framing: StreamFraming,
+    private readonly transport: ConnectionHost,
   ) {
-    this.socket = socket;
-    this.secure = directTls;
-    this.ip = socket.remoteAddress ?? "";
+    this.ip = framing.remoteAddress;
+    this.via = framing.kind;
     this.log = transport.log.child({ conn: this.id, ip: this.ip });
     const limits = server.config.limits;
     this.tokens = limits.c2sBurstBytes;
     this.stanzaTokens = limits.stanzaBurst;
-    this.parser = this.newParser();
-    this.attach(socket);
+    framing.start({
+      streamStart: (h) => this.onStreamStart(h),
+      element: (el) => this.onElement(el),
+      streamEnd: () => this.onStreamEnd(),
+      error: (condition, text) => this.onParseError(condition, text),
+      read: (bytes) => this.onRead(bytes),
+      lost: () => this.onSocketClosed(),
+    });
     // One timer per connection drives login timeout, idle timeout, keepalives and rate refills.
     this.timer = setInterval(() => this.tick(), 1000);
     this.timer.unref();
   }
 
-  private newParser(): XmlStreamParser {
-    const limits = this.server.config.limits;
-    return new XmlStreamParser(
-      {
-        streamStart: (h) => this.onStreamStart(h),
-        stanza: (el) => this.onElement(el),
-        streamEnd: () => this.onStreamEnd(),
-        error: (e) => this.onParseError(e),
-      },
-      { maxStanzaSize: limits.maxStanzaSize, maxDepth: limits.maxDepth },
-    );
-  }
-
-  private attach(socket: net.Socket): void {
-    socket.on("data", (chunk: Buffer) => this.onData(chunk));
-    socket.on("error", (err) => this.log.debug({ err }, "socket error"));
-    socket.on("close", () => this.onSocketClosed());
+  /** Confidential to the client (TLS, or a transport the configuration trusts). */
+  get secure(): boolean {
+    return this.framing.secure;
   }
 
   // ---- input ------------------------------------------------------------------------------
 
-  private onData(chunk: Buffer): void {
-    if (this.phase === "closed" || this.phase === "closing") return;
+  /** Called before the framing parses what arrived. */
+  private onRead(bytes: number): void {
     this.lastRead = Date.now();
-    this.tokens -= chunk.length;
-    this.parser.write(chunk);
-    this.applyBackpressure();
+    this.tokens -= bytes;
+    queueMicrotask(() => this.applyBackpressure());
   }
 
   private applyBackpressure(): void {
     const over = this.tokens < 0 || this.stanzaTokens < 0 || this.queue.length > MAX_PENDING_STANZAS;
     if (over && !this.paused) {
       this.paused = true;
-      this.socket.pause();
+      this.framing.pause();
     } else if (!over && this.paused) {
       this.paused = false;
-      this.socket.resume();
+      this.framing.resume();
     }
   }
 
@@ -217,16 +226,19 @@ export class C2sConnection implements ClientSession {
     } else if (!this.paused && now - this.lastRead > limits.idleTimeoutMs) {
       this.close("connection-timeout", "idle for too long");
     } else if (this.streamOpened && now - this.lastWrite >= limits.keepaliveIntervalMs) {
-      this.write(" "); // RFC 6120 §4.6.1 whitespace keepalive
+      this.lastWrite = now;
+      this.framing.keepalive();
     }
   }
 
-  private onParseError(e: XmlStreamErrorInfo): void {
-    this.log.info({ condition: e.condition, text: e.text }, "stream error from the parser");
-    this.close(e.condition, e.text);
+  private onParseError(condition: StreamErrorCondition, text: string): void {
+    if (this.phase === "closing" || this.phase === "closed") return;
+    this.log.info({ condition, text }, "stream error from the parser");
+    this.close(condition, text);
   }
 
   private onStreamStart(h: StreamHeader): void {
+    if (this.phase === "closing" || this.phase === "closed") return;
     const attrs = h.attrs;
     const restart = this.host !== "";
     const to = (attrs.to ?? "").toLowerCase().replace(/\.$/, "");
@@ -241,25 +253,28 @@ export class C2sConnection implements ClientSession {
     // RFC 6120 §4.7.5: a missing version means 0.9, which Parley does not speak.
     const major = /^(\d+)\.\d+$/.exec(attrs.version ?? "")?.[1];
     if (major !== "1") return fail("unsupported-version", "Parley speaks XMPP version 1.0");
+    // RFC 7395 §3.6: no STARTTLS on a WebSocket (nor in BOSH): encryption is the HTTP layer's.
+    if (!this.secure && !this.framing.canStartTls && this.server.config.c2s.requireEncryption) {
+      return fail("policy-violation", "this server requires encryption: connect over HTTPS");
+    }
     this.host = to;
     if (attrs["xml:lang"]) this.lang = attrs["xml:lang"];
     this.phase = "open";
     this.openStream(to, attrs.from);
-    this.write(serialize(this.features()));
+    this.out(this.features());
   }
 
   private openStream(from: string, to: string | undefined): void {
     if (this.streamOpened && this.phase !== "open") return;
     this.streamOpened = true;
-    this.write(
-      streamHeader({ from, to: to && !/[<>&'"]/.test(to) ? to : undefined, id: randomBytes(12).toString("base64url"), version: "1.0", "xml:lang": "en" }, NS.client),
-    );
+    this.lastWrite = Date.now();
+    this.framing.openStream({ from, to: to && !/[<>&'"]/.test(to) ? to : undefined, id: randomBytes(12).toString("base64url"), version: "1.0", "xml:lang": "en" });
   }
 
   private features(): Element {
     const features = xml("stream:features", {});
     const c2s = this.server.config.c2s;
-    if (!this.secure) {
+    if (!this.secure && this.framing.canStartTls) {
       features.append(xml("starttls", { xmlns: NS.tls }, c2s.requireEncryption ? xml("required", {}) : null));
       if (c2s.requireEncryption) return features;
     }
@@ -280,8 +295,7 @@ export class C2sConnection implements ClientSession {
   }
 
   private channelBindings(): Record<string, Buffer> {
-    if (!(this.socket instanceof tls.TLSSocket)) return {};
-    return { ...channelBindingData(this.socket) };
+    return this.framing.channelBindings();
   }
 
   private onStreamEnd(): void {
@@ -352,7 +366,7 @@ export class C2sConnection implements ClientSession {
   private async handle(el: Element): Promise<void> {
     const ns = el.getNS();
     if (!this.secure) {
-      if (el.name === "starttls" && ns === NS.tls) return this.startTls();
+      if (el.name === "starttls" && ns === NS.tls && this.framing.startTls) return this.startTls();
       if (this.server.config.c2s.requireEncryption) {
         if (ns === NS.sasl && el.name === "auth") {
           await this.authFailed("encryption-required", "authenticate after STARTTLS");
@@ -365,7 +379,7 @@ export class C2sConnection implements ClientSession {
       if (ns === NS.sasl) return this.handleSasl(el);
       if (el.name === "starttls" && ns === NS.tls) {
         // RFC 6120 §5.4.2.2: TLS is already in place.
-        this.write(serialize(xml("failure", { xmlns: NS.tls })));
+        this.out(xml("failure", { xmlns: NS.tls }));
         return this.close();
       }
       if (el.name === "iq" && (await this.server.hooks.fire<PreauthIqEvent>("c2s/preauth-iq", { session: this, stanza: el }))) return;
@@ -392,20 +406,9 @@ export class C2sConnection implements ClientSession {
   // ---- STARTTLS (RFC 6120 §5) --------------------------------------------------------------
 
   private startTls(): void {
-    this.write(serialize(xml("proceed", { xmlns: NS.tls })));
-    const raw = this.socket;
-    raw.removeAllListeners("data");
-    raw.removeAllListeners("close");
-    raw.removeAllListeners("error");
-    // Anything the client pipelined after <starttls/> on the clear channel is dropped (RFC 6120 §5.4.3.3).
-    this.parser.reset();
-    const secure = new tls.TLSSocket(raw, { isServer: true, ...this.transport.tlsOptions });
-    this.socket = secure;
-    this.secure = true;
+    this.framing.startTls!();
     this.streamOpened = false;
     this.phase = "connected";
-    this.attach(secure);
-    secure.on("secure", () => this.log.debug({ protocol: secure.getProtocol() }, "TLS established"));
   }
 
   // ---- SASL (RFC 6120 §6) ------------------------------------------------------------------
@@ -420,6 +423,7 @@ export class C2sConnection implements ClientSession {
       const created = createServerMechanism(mechanism, this.saslContext());
       if (!created) return this.authFailed("invalid-mechanism", `${mechanism} is not available`);
       this.sasl = created;
+      this.saslUser = null;
       return this.saslStep(el);
     }
     if (name === "response") {
@@ -428,7 +432,7 @@ export class C2sConnection implements ClientSession {
     }
     if (name === "abort") {
       this.sasl = null;
-      this.write(serialize(xml("failure", { xmlns: NS.sasl }, xml("aborted", {}))));
+      this.out(xml("failure", { xmlns: NS.sasl }, xml("aborted", {})));
       return;
     }
     this.close("unsupported-stanza-type", `unknown SASL element <${name}/>`);
@@ -445,7 +449,11 @@ export class C2sConnection implements ClientSession {
     const host = this.host;
     const lookup = async (username: string) => {
       const local = prepUsername(username);
-      return local === null ? null : users.get(host, local);
+      if (local === null) return null;
+      const user = await users.get(host, local);
+      // Kept for the success step of this same exchange, which would otherwise read the row again.
+      this.saslUser = { local, user };
+      return user;
     };
     return {
       channelBinding: this.secure ? this.channelBindings() : {},
@@ -479,22 +487,24 @@ export class C2sConnection implements ClientSession {
     } else data = Buffer.from(text, "base64");
     const step = await this.sasl!.step(data);
     if (step.kind === "challenge") {
-      this.write(serialize(xml("challenge", { xmlns: NS.sasl }, step.data.length ? step.data.toString("base64") : "=")));
+      this.out(xml("challenge", { xmlns: NS.sasl }, step.data.length ? step.data.toString("base64") : "="));
       return;
     }
     this.sasl = null;
     if (step.kind === "failure") return this.authFailed(step.condition, step.text);
     const local = prepUsername(step.username);
-    const user = local === null ? null : await this.server.storage.users.get(this.host, local);
+    const seen = this.saslUser;
+    this.saslUser = null;
+    const user = local === null ? null : seen?.local === local ? seen.user : await this.server.storage.users.get(this.host, local);
     if (!user || local === null) return this.authFailed("not-authorized");
     if (user.disabled) return this.authFailed("account-disabled", "this account is disabled");
     const account = makeJid(local, this.host);
     if (step.authzid && step.authzid !== account.toString()) return this.authFailed("invalid-authzid", "you may only act as yourself");
     this.account = account;
     this.log.info({ account: account.toString() }, "authenticated");
-    this.write(serialize(xml("success", { xmlns: NS.sasl }, step.data && step.data.length ? step.data.toString("base64") : undefined)));
+    this.out(xml("success", { xmlns: NS.sasl }, step.data && step.data.length ? step.data.toString("base64") : undefined));
     // RFC 6120 §6.4.6: both sides start a new stream; nothing that was buffered survives.
-    this.parser.reset();
+    this.framing.restart();
     this.streamOpened = false;
   }
 
@@ -508,7 +518,7 @@ export class C2sConnection implements ClientSession {
     const delay = Math.min(base * 2 ** Math.min(ipFailures - 1, 5), 10_000);
     if (delay > 0) await new Promise((r) => setTimeout(r, delay).unref());
     if (this.phase !== "open") return;
-    this.write(serialize(xml("failure", { xmlns: NS.sasl }, xml(condition, {}), text ? xml("text", { "xml:lang": "en" }, text) : null)));
+    this.out(xml("failure", { xmlns: NS.sasl }, xml(condition, {}), text ? xml("text", { "xml:lang": "en" }, text) : null));
     if (this.authFailures >= this.server.config.limits.authFailuresBeforeClose) {
       this.close("policy-violation", "too many failed authentication attempts");
     }
@@ -561,7 +571,7 @@ export class C2sConnection implements ClientSession {
   sendNow(stanza: Element): void {
     if (this.phase !== "open" && this.phase !== "hibernating") return;
     for (const observe of this.writeObservers) observe(stanza);
-    if (this.phase === "open") this.write(serializeForStream(stanza, NS.client));
+    if (this.phase === "open") this.out(stanza);
   }
 
   addOutgoingFilter(filter: (stanza: Element) => boolean): () => void {
@@ -606,32 +616,27 @@ export class C2sConnection implements ClientSession {
     if (this.hibernationTimer) clearTimeout(this.hibernationTimer);
     this.transport.connections.delete(this);
     if (this.phase === "open") {
-      this.write(serialize(new StreamError("conflict", "the session was resumed on another connection").toElement()));
-      this.write(STREAM_FOOTER);
-      this.socket.end();
-      setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
+      this.out(new StreamError("conflict", "the session was resumed on another connection").toElement());
+      this.framing.close();
     }
     this.phase = "closed";
   }
 
-  private write(data: string): void {
-    if (this.socket.destroyed) return;
+  private out(el: Element): void {
+    if (this.framing.gone) return;
     this.lastWrite = Date.now();
-    this.socket.write(data);
+    this.framing.writeElement(el);
   }
 
   close(condition?: StreamErrorCondition, text?: string): void {
     if (this.phase === "closing" || this.phase === "closed") return;
     if (this.hibernationTimer) clearTimeout(this.hibernationTimer);
     if (!this.streamOpened) this.openStream(this.host || this.server.hosts[0], undefined);
-    if (condition) this.write(serialize(new StreamError(condition, text).toElement()));
-    this.write(STREAM_FOOTER);
+    if (condition) this.out(new StreamError(condition, text).toElement());
     this.phase = "closing";
     this.queue = [];
     this.closeReason = condition;
-    this.socket.end();
-    // A peer that never closes its side is cut off (RFC 6120 §4.4).
-    setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
+    this.framing.close();
     void this.detach();
   }
 
@@ -678,10 +683,9 @@ export class C2sConnection implements ClientSession {
     }
   }
 
-  /** Resolves once the socket has closed. */
+  /** Resolves once the transport has closed. */
   closed(): Promise<void> {
-    if (this.socket.destroyed) return Promise.resolve();
-    return new Promise((resolve) => this.socket.once("close", () => resolve()));
+    return this.framing.closed();
   }
 }
 
@@ -694,17 +698,20 @@ function prepUsername(username: string): string | null {
   }
 }
 
+export { CLOSE_GRACE_MS };
+
 export class C2sTransport implements Transport {
   readonly name = "c2s";
   readonly ports: number[] = [];
   readonly connections = new Set<C2sConnection>();
-  readonly authFailures = new AuthFailures();
+  readonly authFailures: AuthFailures;
   readonly log: Logger;
   readonly tlsOptions: tls.TlsOptions;
   private readonly listeners: net.Server[] = [];
 
   constructor(private readonly server: Server, opts: C2sOptions) {
     this.log = server.log.child({ part: "c2s" });
+    this.authFailures = authFailuresOf(server);
     this.tlsOptions = serverTlsOptions(opts.certificates, server.hosts[0]);
   }
 
@@ -728,7 +735,14 @@ export class C2sTransport implements Transport {
   private accept(socket: net.Socket, directTls: boolean): void {
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
-    const conn = new C2sConnection(this.server, socket, this, directTls);
+    const limits = this.server.config.limits;
+    const framing = new TcpFraming(socket, directTls, {
+      maxStanzaSize: limits.maxStanzaSize,
+      maxDepth: limits.maxDepth,
+      tlsOptions: this.tlsOptions,
+      graceMs: CLOSE_GRACE_MS,
+    });
+    const conn = new C2sConnection(this.server, framing, this);
     this.connections.add(conn);
   }
 

@@ -8,7 +8,9 @@
 // Range (RFC 9110 §14), ETag / If-None-Match (§13.1.2) and a year of immutable caching let a CDN
 // or reverse proxy (`[http] public_url`) sit in front.
 // Settings: [modules.upload] max_file_size = 104857600, quota_per_user = 1073741824,
-// slot_lifetime_s = 300.
+// slot_lifetime_s = 300, file_lifetime_s = 0 (files kept for ever; when set, a file that old is
+// no longer served, caches are told to keep it no longer, and a cleaner deletes it, running every
+// cleanup_interval_s = 3600).
 import { createReadStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -69,6 +71,8 @@ interface Settings {
   maxFileSize: number;
   quotaPerUser: number;
   slotLifetimeMs: number;
+  /** 0: files are kept for ever. */
+  fileLifetimeMs: number;
 }
 
 class UploadService {
@@ -87,6 +91,24 @@ class UploadService {
     let reserved = 0;
     for (const slot of this.pending.values()) if (slot.owner === owner) reserved += slot.size;
     return this.store.used(owner) + reserved;
+  }
+
+  /** A stored file past file_lifetime_s is gone, even before the cleaner has deleted it. */
+  private expired(created: number, now = Date.now()): boolean {
+    return this.settings.fileLifetimeMs > 0 && created + this.settings.fileLifetimeMs <= now;
+  }
+
+  /** Caches may keep a file a year, or until it expires here. */
+  private maxAge(created: number): number {
+    const year = 31_536_000;
+    if (this.settings.fileLifetimeMs === 0) return year;
+    return Math.max(0, Math.min(year, Math.floor((created + this.settings.fileLifetimeMs - Date.now()) / 1000)));
+  }
+
+  /** Deletes stored files past their lifetime. */
+  async removeExpiredFiles(now = Date.now()): Promise<number> {
+    if (this.settings.fileLifetimeMs === 0) return 0;
+    return this.store.removeOlderThan(now - this.settings.fileLifetimeMs);
   }
 
   dropExpired(now = Date.now()): void {
@@ -230,13 +252,15 @@ class UploadService {
 
   private async get(req: IncomingMessage, res: ServerResponse, id: string, name: string): Promise<void> {
     const meta = await this.store.meta(id);
-    if (!meta || name !== encodeURIComponent(meta.filename)) return sendText(res, 404, "not found\n", { "Access-Control-Allow-Origin": "*" });
+    if (!meta || name !== encodeURIComponent(meta.filename) || this.expired(meta.created)) {
+      return sendText(res, 404, "not found\n", { "Access-Control-Allow-Origin": "*" });
+    }
     const etag = `"${meta.id}"`;
     const inline = INLINE_TYPES.has(essence(meta.contentType));
     const headers: Record<string, string | number> = {
       "Access-Control-Allow-Origin": "*",
       "Access-Control-Expose-Headers": "Content-Length, Content-Range, ETag",
-      "Cache-Control": "public, max-age=31536000, immutable",
+      "Cache-Control": `public, max-age=${this.maxAge(meta.created)}, immutable`,
       ETag: etag,
       "Last-Modified": new Date(meta.created).toUTCString(),
       "Accept-Ranges": "bytes",
@@ -300,7 +324,7 @@ function parseRange(header: string, size: number): { start: number; end: number 
 
 export default defineModule({
   name: "upload",
-  xeps: [{ xep: 363, version: "1.1.0", status: "complete", note: "local storage under data_dir/uploads; no expiry of stored files yet" }],
+  xeps: [{ xep: 363, version: "1.1.0", status: "complete", note: "local storage under data_dir/uploads; files expire after file_lifetime_s when set" }],
   depends: ["disco"],
   async setup(m) {
     const reader = new SettingsReader(m.config, `modules.${m.name}`);
@@ -308,7 +332,9 @@ export default defineModule({
       maxFileSize: reader.integer("max_file_size", 0, Number.MAX_SAFE_INTEGER, 104_857_600),
       quotaPerUser: reader.integer("quota_per_user", 0, Number.MAX_SAFE_INTEGER, 1_073_741_824),
       slotLifetimeMs: reader.integer("slot_lifetime_s", 1, 86_400, 300) * 1000,
+      fileLifetimeMs: reader.integer("file_lifetime_s", 0, 100 * 365 * 86_400, 0) * 1000,
     };
+    const cleanupIntervalMs = reader.integer("cleanup_interval_s", 1, 86_400, 3600) * 1000;
     reader.finish();
 
     const store = new UploadStore(m.serverConfig.dataDir);
@@ -332,5 +358,22 @@ export default defineModule({
       http.register(UPLOAD_PATH, (req, res, ctx) => service.serve(req, res, ctx), { maxBodyBytes: settings.maxFileSize });
     });
     m.timer(60_000, () => service.dropExpired(), { repeat: true });
+    let cleaning = false;
+    const clean = async () => {
+      if (cleaning) return;
+      cleaning = true;
+      try {
+        const removed = await service.removeExpiredFiles();
+        if (removed > 0) m.log.info({ removed }, "expired uploads deleted");
+      } catch (err) {
+        m.log.error({ err }, "deleting expired uploads failed");
+      } finally {
+        cleaning = false;
+      }
+    };
+    if (settings.fileLifetimeMs > 0) {
+      void clean();
+      m.timer(cleanupIntervalMs, () => void clean(), { repeat: true });
+    }
   },
 });

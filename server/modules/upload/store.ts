@@ -3,6 +3,7 @@
 // 128 random bits in base64url and is the only thing ever joined to the directory: a file name
 // never becomes a path, so `../` in a name cannot escape. Writes go to <id>.part and are renamed
 // into place only when the exact announced size has arrived, so a reader never sees half a file.
+// Files older than the module's file_lifetime_s are deleted by a periodic cleaner.
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { chmod, mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
@@ -138,5 +139,26 @@ export class UploadStore {
       throw err;
     }
     this.usage.set(meta.owner, this.used(meta.owner) + meta.size);
+  }
+
+  /**
+   * Deletes every file stored before `cutoff` (Unix ms): the metadata goes first, so a reader
+   * racing the cleaner sees "not found" rather than half a file. Returns how many went.
+   */
+  async removeOlderThan(cutoff: number): Promise<number> {
+    let removed = 0;
+    for (const name of await readdir(this.dir)) {
+      if (!name.endsWith(".json")) continue;
+      const meta = await this.meta(name.slice(0, -5));
+      if (!meta || meta.created >= cutoff) continue;
+      const path = this.path(meta.id);
+      await rm(`${path}.json`, { force: true });
+      await rm(path, { force: true });
+      const left = this.used(meta.owner) - meta.size;
+      if (left > 0) this.usage.set(meta.owner, left);
+      else this.usage.delete(meta.owner);
+      removed++;
+    }
+    return removed;
   }
 }

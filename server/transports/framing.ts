@@ -1,0 +1,282 @@
+// How a client stream reaches the session logic of c2s.ts: RFC 6120 §4 streams over TCP, and
+// the same stream carried by RFC 7395 (WebSocket framing) and XEP-0124/XEP-0206 (BOSH).
+//
+// C2sConnection (SASL, binding, stream management, limits, the c2s/* hooks) talks only to a
+// StreamFraming: it is told of stream starts, top-level elements, stream ends and lost
+// transports, and it writes a header, elements, a keepalive and a close. Each transport turns
+// those into its own bytes: the <stream:stream> header on TCP, <open/> on a WebSocket, a <body/>
+// wrapper in BOSH.
+import net from "node:net";
+import tls from "node:tls";
+import { xml, type Element } from "../../protocol/xml/element.ts";
+import { XmlStreamParser, type StreamHeader, type XmlStreamErrorInfo } from "../../protocol/xml/parser.ts";
+import { serializeForStream, streamHeader, STREAM_FOOTER, serialize } from "../../protocol/xml/serialize.ts";
+import { NS } from "../../protocol/ns.ts";
+import type { StreamErrorCondition } from "../../protocol/errors.ts";
+import { channelBindingData } from "../core/tls.ts";
+
+export type TransportKind = "tcp" | "websocket" | "bosh";
+
+/** What a framing reports to the session that reads it. */
+export interface FramingEvents {
+  /** The client opened (or, after SASL or STARTTLS, reopened) its stream. */
+  streamStart(header: StreamHeader): void;
+  /** A complete top-level element: a stanza or a nonza (SASL, SM, CSI...). */
+  element(el: Element): void;
+  /** The client closed its stream (</stream:stream>, <close/>, a BOSH terminate). */
+  streamEnd(): void;
+  /** The input broke the framing or the XML rules: the stream ends with this condition. */
+  error(condition: StreamErrorCondition, text: string): void;
+  /** Bytes arrived (for the read-rate limit and the idle timeout); 0 for a bare poll. */
+  read(bytes: number): void;
+  /** The underlying transport is gone, with or without a closed stream. */
+  lost(): void;
+}
+
+/** The attributes of the server's stream header (RFC 6120 §4.7). */
+export interface StreamOpenAttrs {
+  from: string;
+  to?: string;
+  id: string;
+  version: string;
+  "xml:lang": string;
+}
+
+export interface StreamFraming {
+  readonly kind: TransportKind;
+  /** The peer's IP address. */
+  readonly remoteAddress: string;
+  /** Confidential to the client: TLS, or a transport the configuration trusts (loopback, a TLS proxy). */
+  readonly secure: boolean;
+  /** STARTTLS can upgrade this transport (TCP only; RFC 7395 §3.6 has none). */
+  readonly canStartTls: boolean;
+  /** RFC 5929 / RFC 9266 channel-binding data of this transport's TLS, by type. */
+  channelBindings(): Record<string, Buffer>;
+  start(events: FramingEvents): void;
+  /** Writes the server's stream header. */
+  openStream(attrs: StreamOpenAttrs): void;
+  /** Writes one top-level element (stanza, features, SASL, stream error...). */
+  writeElement(el: Element): void;
+  /** Keeps an idle connection alive (whitespace, a WebSocket ping; nothing for BOSH). */
+  keepalive(): void;
+  /** Both sides start a new stream on the same transport (after SASL success, RFC 6120 §6.4.6). */
+  restart(): void;
+  /** TCP only: answers <starttls/> with <proceed/> and upgrades the socket (RFC 6120 §5.4.3.3). */
+  startTls?(): void;
+  /** Ends the stream: the closing element, then the transport after a grace period. */
+  close(): void;
+  /** Stops or resumes reading (the read-rate limit). */
+  pause(): void;
+  resume(): void;
+  /** True once the transport cannot carry anything more. */
+  readonly gone: boolean;
+  /** Resolves once the transport has closed. */
+  closed(): Promise<void>;
+}
+
+export interface TcpFramingOptions {
+  maxStanzaSize: number;
+  maxDepth: number;
+  tlsOptions: tls.TlsOptions;
+  graceMs: number;
+}
+
+/** RFC 6120 over a TCP socket (plain, STARTTLS-upgraded or XEP-0368 Direct TLS). */
+export class TcpFraming implements StreamFraming {
+  readonly kind = "tcp" as const;
+  readonly remoteAddress: string;
+  readonly canStartTls = true;
+  secure: boolean;
+  private socket: net.Socket;
+  private parser: XmlStreamParser;
+  private events: FramingEvents | null = null;
+
+  constructor(socket: net.Socket, directTls: boolean, private readonly opts: TcpFramingOptions) {
+    this.socket = socket;
+    this.secure = directTls;
+    this.remoteAddress = socket.remoteAddress ?? "";
+    this.parser = new XmlStreamParser(
+      {
+        streamStart: (h) => this.events?.streamStart(h),
+        stanza: (el) => this.events?.element(el),
+        streamEnd: () => this.events?.streamEnd(),
+        error: (e: XmlStreamErrorInfo) => this.events?.error(e.condition, e.text),
+      },
+      { maxStanzaSize: opts.maxStanzaSize, maxDepth: opts.maxDepth },
+    );
+  }
+
+  start(events: FramingEvents): void {
+    this.events = events;
+    this.attach(this.socket);
+  }
+
+  private attach(socket: net.Socket): void {
+    socket.on("data", (chunk: Buffer) => {
+      this.events?.read(chunk.length);
+      this.parser.write(chunk);
+    });
+    socket.on("error", () => {});
+    socket.on("close", () => this.events?.lost());
+  }
+
+  get gone(): boolean {
+    return this.socket.destroyed;
+  }
+
+  channelBindings(): Record<string, Buffer> {
+    if (!(this.socket instanceof tls.TLSSocket)) return {};
+    return { ...channelBindingData(this.socket) };
+  }
+
+  openStream(attrs: StreamOpenAttrs): void {
+    this.write(streamHeader({ ...attrs }, NS.client));
+  }
+
+  writeElement(el: Element): void {
+    this.write(serializeForStream(el, NS.client));
+  }
+
+  keepalive(): void {
+    this.write(" "); // RFC 6120 §4.6.1 whitespace keepalive
+  }
+
+  restart(): void {
+    this.parser.reset();
+  }
+
+  startTls(): void {
+    this.write(serialize(xml("proceed", { xmlns: NS.tls })));
+    // <proceed/> must leave in the clear before the TLS handshake takes the socket over.
+    this.flush();
+    const raw = this.socket;
+    raw.removeAllListeners("data");
+    raw.removeAllListeners("close");
+    raw.removeAllListeners("error");
+    // Anything the client pipelined after <starttls/> on the clear channel is dropped (RFC 6120 §5.4.3.3).
+    this.parser.reset();
+    const secure = new tls.TLSSocket(raw, { isServer: true, ...this.opts.tlsOptions });
+    this.socket = secure;
+    this.secure = true;
+    this.attach(secure);
+  }
+
+  close(): void {
+    this.write(STREAM_FOOTER);
+    this.flush();
+    this.socket.end();
+    // A peer that never closes its side is cut off (RFC 6120 §4.4).
+    const socket = this.socket;
+    setTimeout(() => socket.destroy(), this.opts.graceMs).unref();
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  closed(): Promise<void> {
+    if (this.socket.destroyed) return Promise.resolve();
+    return new Promise((resolve) => this.socket.once("close", () => resolve()));
+  }
+
+  /**
+   * Everything written to a socket in one turn of the event loop leaves together (one write, and
+   * one TLS record where it fits): a busy client gets its messages, presences and acks in one
+   * syscall instead of one each. The cork is lifted at the end of the turn (setImmediate), so no
+   * write waits longer than the work already queued before it.
+   */
+  private corked: net.Socket | null = null;
+
+  private write(data: string): void {
+    const socket = this.socket;
+    if (socket.destroyed) return;
+    if (this.corked !== socket) {
+      this.flush();
+      socket.cork();
+      this.corked = socket;
+      setImmediate(() => this.flush());
+    }
+    socket.write(data);
+  }
+
+  private flush(): void {
+    const socket = this.corked;
+    this.corked = null;
+    if (socket && !socket.destroyed) socket.uncork();
+  }
+}
+
+/**
+ * Parses text that must hold exactly one complete element (a WebSocket message, a BOSH body),
+ * with the stream parser's limits and restricted-XML rules. Only the stream prefix is declared
+ * around it: the element names its own namespace (RFC 7395 §3.3.3, XEP-0206 §7).
+ */
+export function parseOneElement(
+  text: Buffer | string,
+  limits: { maxStanzaSize: number; maxDepth: number },
+): { element: Element } | { error: StreamErrorCondition; text: string } {
+  let found: Element | null = null;
+  let count = 0;
+  let ended = false;
+  let failure: XmlStreamErrorInfo | null = null;
+  const parser = new XmlStreamParser(
+    {
+      streamStart: () => {},
+      stanza: (el) => {
+        count++;
+        found ??= el;
+      },
+      streamEnd: () => {
+        ended = true;
+      },
+      error: (e) => {
+        failure ??= e;
+      },
+    },
+    limits,
+  );
+  parser.write(`<stream:stream xmlns:stream='${STREAM_NS_URI}'>`);
+  parser.write(text);
+  if (!failure) parser.write(STREAM_FOOTER);
+  const f = failure as XmlStreamErrorInfo | null;
+  if (f) return { error: f.condition, text: f.text };
+  if (!ended || count !== 1 || !found) return { error: "not-well-formed", text: "expected exactly one complete element" };
+  return { element: found };
+}
+
+const STREAM_NS_URI = "http://etherx.jabber.org/streams";
+
+const STANZAS = new Set(["message", "presence", "iq"]);
+
+/**
+ * One element as text that stands on its own outside a <stream:stream>: a WebSocket message
+ * (RFC 7395 §3.3.3) or a child of a BOSH <body/> (XEP-0206 §7). Stanzas say jabber:client
+ * (a jabber:server one routed from another server is rewritten, as on a TCP stream), and an
+ * element with the stream: prefix declares it. The element itself is left as it was.
+ */
+export function serializeStandalone(el: Element): string {
+  const ns = el.attrs.xmlns;
+  const fixNs = STANZAS.has(el.name) && ns !== NS.client && (ns === undefined || ns === "jabber:server");
+  const fixPrefix = el.name.startsWith("stream:") && el.attrs["xmlns:stream"] === undefined;
+  if (!fixNs && !fixPrefix) return serialize(el);
+  try {
+    if (fixNs) el.attrs.xmlns = NS.client;
+    if (fixPrefix) el.attrs["xmlns:stream"] = STREAM_NS_URI;
+    return serialize(el);
+  } finally {
+    if (fixNs) {
+      if (ns === undefined) delete el.attrs.xmlns;
+      else el.attrs.xmlns = ns;
+    }
+    if (fixPrefix) delete el.attrs["xmlns:stream"];
+  }
+}
+
+/** Loopback addresses: a stream from this machine cannot be read on the wire. */
+export function isLoopback(address: string): boolean {
+  return address.startsWith("127.") || address === "::1" || address.startsWith("::ffff:127.");
+}
