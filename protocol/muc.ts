@@ -457,3 +457,60 @@ export function parseInvitations(message: Element): { invites: MediatedInvite[];
   }
   return out;
 }
+
+// ---- nickname registration (§7.10) and voice requests (§7.13) --------------------------------
+
+/** §7.10.1: the muc#register form a room offers (XEP-0077 with a data form). */
+export function registrationForm(): DataForm {
+  return {
+    type: "form",
+    title: "Nickname registration",
+    instructions: ["Choose the nickname to reserve in this room; registering makes you a member."],
+    fields: [
+      { var: FORM_TYPE_FIELD, type: "hidden", values: [NS.mucRegister] },
+      { var: "muc#register_roomnick", type: "text-single", label: "Nickname", required: true, values: [] },
+    ],
+  };
+}
+
+/**
+ * §7.10.1: the nick of a submitted muc#register form. Throws bad-request for another form type,
+ * not-acceptable for a missing or empty nick.
+ */
+export function parseRegistration(form: DataForm): string {
+  if (form.type !== "submit") throw new StanzaError("bad-request", "expected a submitted form");
+  const type = getValue(form, FORM_TYPE_FIELD);
+  if (type !== undefined && type !== NS.mucRegister) throw new StanzaError("bad-request", `FORM_TYPE must be ${NS.mucRegister}`);
+  const nick = getValue(form, "muc#register_roomnick")?.trim() ?? "";
+  if (nick === "") throw new StanzaError("not-acceptable", "muc#register_roomnick: a nickname is needed");
+  return nick;
+}
+
+/** A muc#request form (§7.13): a visitor's request, or a moderator's answer to one. */
+export type VoiceRequest = { kind: "request"; role: string | undefined } | { kind: "answer"; allow: boolean; nick: string | undefined };
+
+export function parseVoiceRequest(form: DataForm): VoiceRequest {
+  if (form.type !== "submit") throw new StanzaError("bad-request", "expected a submitted muc#request form");
+  const allow = getValue(form, "muc#request_allow");
+  if (allow !== undefined) {
+    const t = allow.trim();
+    return { kind: "answer", allow: t === "1" || t === "true", nick: getValue(form, "muc#roomnick") };
+  }
+  return { kind: "request", role: getValue(form, "muc#role") };
+}
+
+/** §7.13: the approval form the room sends each moderator. */
+export function voiceApprovalForm(nick: string, jid: string): DataForm {
+  return {
+    type: "form",
+    title: "Voice request",
+    instructions: [`${nick} asks for voice. Allow?`],
+    fields: [
+      { var: FORM_TYPE_FIELD, type: "hidden", values: [NS.mucRequest] },
+      { var: "muc#role", type: "list-single", label: "Requested role", values: ["participant"], options: [{ value: "participant" }] },
+      { var: "muc#jid", type: "jid-single", label: "User ID", values: [jid] },
+      { var: "muc#roomnick", type: "text-single", label: "Room nickname", values: [nick] },
+      { var: "muc#request_allow", type: "boolean", label: "Grant voice?", values: ["false"] },
+    ],
+  };
+}

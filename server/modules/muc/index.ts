@@ -1,81 +1,128 @@
 // XEP-0045: Multi-User Chat 1.34, served as a component at conference.<host> (§6 service
 // discovery, rooms in room.ts), with XEP-0421 Occupant Id 0.3.0, XEP-0410 MUC Self-Ping 1.1.0
-// (the room answers self-pings) and mediated invitations; XEP-0249 direct invitations need
-// nothing here (they are messages between users).
+// (the room answers self-pings), XEP-0313 MAM 0.7.5 on room JIDs (archive.ts) and mediated
+// invitations; XEP-0249 direct invitations need nothing here (they are messages between users).
 //
 // Settings ([modules.muc]): domain_prefix = "conference" (the service is <prefix>.<host> for
 // every host), or domain = "chat.example.org" (one host only), history_length = 20 (messages a
-// room keeps for newcomers; 0 keeps none).
+// newcomer gets at most; 0 gives none), archive_by_default = true (new rooms are logged: their
+// messages go to the room's XEP-0313 archive, served as history and to MAM queries), and for
+// MAM queries default_page = 50, max_page = 250, count_limit = 10000 (as [modules.mam]).
 //
-// Persistence: until rooms have their own tables, a persistent room's configuration,
-// affiliations and subject are one JSON value in the module key-value store (host = the service
-// domain, username = the room's localpart, key "room"), and the service keeps the list of its
-// persistent rooms under username "" (key "rooms"). Occupants and history live in memory: after
-// a restart rooms are empty, so a client's self-ping tells it to join again (no ghosts).
+// Persistence (store.ts, migration 0003_muc): a persistent room's configuration, subject,
+// affiliations and registered nicks are rows; the room archive is in the core archive table.
+// Occupants live in memory: after a restart rooms are empty, so a client's self-ping tells it to
+// join again (no ghosts). Rooms that an earlier version kept in the module key-value store are
+// moved into the tables at start, once.
 import { StanzaError, errorReply } from "../../../protocol/errors.ts";
 import { NS } from "../../../protocol/ns.ts";
 import { makeJid, type Jid } from "../../../protocol/jid.ts";
 import { xml, type Element } from "../../../protocol/xml/element.ts";
+import type { Affiliation, RoomConfig } from "../../../protocol/muc.ts";
 import { SettingsReader } from "../../core/config.ts";
 import { defineModule, type ModuleApi } from "../../core/module.ts";
 import type { IqEvent, StanzaEvent } from "../../core/router.ts";
 import { ITEMS_EVENT, type DiscoItemsEvent } from "../disco/index.ts";
-import { Room, type RoomData, type RoomHost } from "./room.ts";
+import { RoomArchive } from "./archive.ts";
+import { Room, type RoomHost } from "./room.ts";
+import { MucStore, readConfig, type StoredRoom } from "./store.ts";
 
 const SELF_PING_OPTIMIZATION = "http://jabber.org/protocol/muc#self-ping-optimization";
-const ROOM_KEY = "room";
-const INDEX_KEY = "rooms";
+/** Where rooms were kept before they had tables (module kv store). */
+const LEGACY_ROOM_KEY = "room";
+const LEGACY_INDEX_KEY = "rooms";
+
+interface ServiceOptions {
+  historyLength: number;
+  defaults: Partial<RoomConfig>;
+  archive: RoomArchive;
+  store: MucStore;
+}
 
 /** One MUC service (one component domain). */
 class MucService {
   readonly rooms = new Map<string, Room>();
   private readonly domainJid: Jid;
-  /** Writes go one after another, so the room index never loses an update. */
+  /** Writes go one after another, in the order the rooms made them. */
   private writes: Promise<void> = Promise.resolve();
   readonly roomHost: RoomHost;
 
-  constructor(private readonly m: ModuleApi, readonly domain: string, historyLength: number) {
+  constructor(private readonly m: ModuleApi, readonly domain: string, private readonly opts: ServiceOptions) {
     this.domainJid = makeJid("", domain);
+    const persistent = (room: Room) => room.config.persistent && !room.destroyed;
     this.roomHost = {
       send: (stanza) => m.send(stanza),
-      save: (room) => this.save(room),
+      save: (room) => {
+        if (persistent(room)) {
+          const data = room.toData();
+          this.write(room, () => opts.store.saveRoom(domain, data));
+        } else {
+          this.write(room, () => opts.store.deleteRoom(domain, room.jid.local, { archive: false }));
+        }
+      },
+      saveSubject: (room) => {
+        if (persistent(room)) this.write(room, () => opts.store.saveSubject(domain, room.jid.local, room.subject, room.subjectBy));
+      },
+      saveAffiliation: (room, jid, affiliation: Affiliation) => {
+        if (persistent(room)) this.write(room, () => opts.store.setAffiliation(domain, room.jid.local, jid, affiliation));
+      },
+      saveNick: (room, jid, nick) => {
+        if (persistent(room)) this.write(room, () => opts.store.setNick(domain, room.jid.local, jid, nick));
+      },
       remove: (room) => {
         if (this.rooms.get(room.jid.local) === room) this.rooms.delete(room.jid.local);
+        // Archive rows may still wait in the group-commit writer: let them land, then remove them.
+        const until = Date.now();
+        this.write(room, async () => {
+          await m.storage.writer.sync().catch(() => {});
+          await opts.store.deleteRoom(domain, room.jid.local, { archive: true, archiveUntil: until });
+        });
       },
       now: () => new Date(),
-      historyLength,
+      historyLength: opts.historyLength,
+      archive: opts.archive,
     };
   }
 
+  private write(room: Room, op: () => Promise<void>): void {
+    this.writes = this.writes
+      .then(op)
+      .catch((err: unknown) => this.m.log.error({ err, room: room.jid.toString() }, "could not store a room"));
+  }
+
   async load(): Promise<void> {
-    const store = this.m.store();
-    const index = await store.get(this.domainJid, INDEX_KEY);
-    for (const local of Array.isArray(index) ? index : []) {
-      if (typeof local !== "string") continue;
-      const data = await store.get(makeJid(local, this.domain), ROOM_KEY);
-      if (!data || typeof data !== "object") continue;
-      this.rooms.set(local, new Room(makeJid(local, this.domain), this.roomHost, data as unknown as RoomData));
+    await this.migrateLegacy();
+    for (const data of await this.opts.store.loadRooms(this.domain)) {
+      this.rooms.set(data.room, new Room(makeJid(data.room, this.domain), this.roomHost, data));
     }
   }
 
-  private save(room: Room): void {
-    const keep = room.config.persistent && !room.destroyed;
-    const data = room.toData();
-    this.writes = this.writes
-      .then(async () => {
-        const store = this.m.store();
-        const index = await store.get(this.domainJid, INDEX_KEY);
-        const names = new Set(Array.isArray(index) ? index.filter((n): n is string => typeof n === "string") : []);
-        if (keep) {
-          await store.set(room.jid, ROOM_KEY, data);
-          if (!names.has(room.jid.local)) await store.set(this.domainJid, INDEX_KEY, [...names, room.jid.local]);
-        } else if (names.has(room.jid.local)) {
-          await store.delete(room.jid, ROOM_KEY);
-          names.delete(room.jid.local);
-          await store.set(this.domainJid, INDEX_KEY, [...names]);
-        }
-      })
-      .catch((err: unknown) => this.m.log.error({ err, room: room.jid.toString() }, "could not store a room"));
+  /** Rooms kept in the key-value store by earlier versions move into the tables, then leave the store. */
+  private async migrateLegacy(): Promise<void> {
+    const store = this.m.store();
+    const index = await store.get(this.domainJid, LEGACY_INDEX_KEY);
+    if (!Array.isArray(index)) return;
+    for (const local of index) {
+      if (typeof local !== "string") continue;
+      const roomJid = makeJid(local, this.domain);
+      const value = await store.get(roomJid, LEGACY_ROOM_KEY);
+      if (value && typeof value === "object" && !Array.isArray(value)) {
+        const v = value as Record<string, unknown>;
+        const data: StoredRoom = {
+          room: local,
+          config: readConfig(JSON.stringify(v.config ?? {})),
+          affiliations: Array.isArray(v.affiliations) ? (v.affiliations as Array<[string, Affiliation]>) : [],
+          nicks: [],
+          subject: typeof v.subject === "string" ? v.subject : "",
+          subjectBy: typeof v.subjectBy === "string" ? v.subjectBy : "",
+          salt: typeof v.salt === "string" ? v.salt : "",
+        };
+        if (data.salt !== "") await this.opts.store.saveRoom(this.domain, data);
+      }
+      await store.delete(roomJid, LEGACY_ROOM_KEY);
+    }
+    await store.delete(this.domainJid, LEGACY_INDEX_KEY);
+    this.m.log.info({ service: this.domain, rooms: index.length }, "moved rooms from the key-value store into the MUC tables");
   }
 
   /** Waits for every pending write (at shutdown, and in tests). */
@@ -89,7 +136,7 @@ class MucService {
     if (!room) {
       const type = ev.stanza.attrs.type;
       if (ev.kind === "presence" && type === undefined && ev.to.resource !== "") {
-        room = new Room(ev.to.bare, this.roomHost);
+        room = new Room(ev.to.bare, this.roomHost, undefined, this.opts.defaults);
         this.rooms.set(ev.to.local, room);
         const created = room;
         await created.run(() => created.create(ev));
@@ -142,8 +189,14 @@ class MucService {
 export default defineModule({
   name: "muc",
   xeps: [
-    { xep: 45, version: "1.34.5", status: "partial", note: "rooms, roles, affiliations, configuration, invitations; no nickname registration, no IQ proxying to occupants, one session per nick" },
-    { xep: 410, version: "1.1.0", status: "complete", note: "the room answers self-pings" },
+    {
+      xep: 45,
+      version: "1.34.5",
+      status: "partial",
+      note: "rooms in SQL (config, affiliations, registered nicks), roles, affiliations, configuration, history from the room archive, invitations, nickname registration, IQs between occupants, multi-session nicks, voice requests; no unique room names (§10.1.4), occupants not listed in disco#items, no presence-broadcast filtering by role",
+    },
+    { xep: 313, version: "0.7.5", status: "complete", note: "on logged rooms: groupchat archived once with the room's stanza-id, RSM paging, #extended, metadata; members-only archives for members" },
+    { xep: 410, version: "1.1.0", status: "complete", note: "the room answers self-pings for every session of an occupant; after a restart, not-acceptable until the client rejoins" },
     { xep: 421, version: "0.3.0", status: "complete", note: "in MUC presence and messages" },
     { xep: 249, version: "1.2", status: "complete", note: "direct invitations are plain messages between users" },
   ],
@@ -152,12 +205,19 @@ export default defineModule({
     const prefix = settings.string("domain_prefix", "conference");
     const explicit = settings.string("domain", "");
     const historyLength = settings.integer("history_length", 0, 1000, 20);
+    const archiveByDefault = settings.boolean("archive_by_default", true);
+    const maxPage = settings.integer("max_page", 1, 10_000, 250);
+    const defaultPage = settings.integer("default_page", 1, 10_000, 50);
+    const countLimit = settings.integer("count_limit", 0, 1_000_000_000, 10_000);
+    if (defaultPage > maxPage) settings.problem("default_page", `larger than max_page (${maxPage})`);
     if (explicit !== "" && m.hosts.length !== 1) settings.problem("domain", "a single domain serves one host; use domain_prefix with several hosts");
     settings.finish();
 
+    const archive = new RoomArchive(m.storage, m.log, { defaultPage, maxPage, countLimit });
+    const store = new MucStore(m.storage.db);
     const byHost = new Map<string, MucService>();
     for (const host of m.hosts) {
-      const service = new MucService(m, explicit !== "" ? explicit : `${prefix}.${host}`, historyLength);
+      const service = new MucService(m, explicit !== "" ? explicit : `${prefix}.${host}`, { historyLength, defaults: { enableLogging: archiveByDefault }, archive, store });
       await service.load();
       m.addComponent(service.domain, (ev) => service.handle(ev));
       byHost.set(host, service);

@@ -1,17 +1,28 @@
 // XEP-0045: Multi-User Chat 1.34: one room. Occupants (§7), roles and affiliations (§5, §8, §9),
-// the owner's configuration and destruction (§10), with XEP-0421 (Occupant Id 0.3.0) and
-// XEP-0410 (MUC Self-Ping 1.1.0, the room answers self-pings).
+// the owner's configuration and destruction (§10), nickname registration (§7.10, §7.12), voice
+// requests (§7.13) and IQs between occupants (§7.2 "IQ requests ... to occupants"), with
+// XEP-0421 (Occupant Id 0.3.0), XEP-0410 (MUC Self-Ping 1.1.0, the room answers self-pings) and
+// XEP-0313 (MAM 0.7.5) on the room's archive (archive.ts).
 //
 // Every stanza for a room runs through run(), one at a time, and each one's stanzas are routed
 // before the next starts: a client sees occupants' presence, then its own, then history, then
 // the subject, in that order, whatever the load (§7.2.3).
+//
+// One occupant may be joined from several resources of one bare JID under one nick
+// (multi-session nicks): it is one occupant to everyone else, and each of its sessions gets what
+// the occupant gets. A session joining or leaving an occupant that stays is told alone.
+//
+// Discussion history: a logged room (muc#roomconfig_enablelogging, on by default) archives every
+// groupchat message once and serves history on join from that archive; an unlogged room keeps
+// its last messages in memory only.
 import { createHmac, randomBytes } from "node:crypto";
 import { Element, xml, clone, childElements } from "../../../protocol/xml/element.ts";
 import { NS } from "../../../protocol/ns.ts";
 import { StanzaError, errorReply, parseStanzaError } from "../../../protocol/errors.ts";
 import { tryParseJid, type Jid } from "../../../protocol/jid.ts";
 import { addDelay } from "../../../protocol/delay.ts";
-import { buildForm, parseForm } from "../../../protocol/forms.ts";
+import { buildForm, formType, parseForm, type DataForm } from "../../../protocol/forms.ts";
+import { carriesContent, mamQueryForm, storageHints, stripStanzaIds } from "../../../protocol/mam.ts";
 import { serialize } from "../../../protocol/xml/serialize.ts";
 import {
   DEFAULT_ROOM_CONFIG,
@@ -25,6 +36,9 @@ import {
   parseDestroy,
   parseInvitations,
   parseJoin,
+  parseRegistration,
+  parseVoiceRequest,
+  registrationForm,
   roomConfigForm,
   roomFeatures,
   roomInfoForm,
@@ -36,14 +50,19 @@ import {
   type MucItem,
   type Role,
   type RoomConfig,
+  type VoiceRequest,
+  voiceApprovalForm,
 } from "../../../protocol/muc.ts";
 import type { StanzaEvent, IqEvent } from "../../core/router.ts";
-import type { JsonValue } from "../../core/storage/index.ts";
+import type { RoomArchive } from "./archive.ts";
+import type { StoredRoom } from "./store.ts";
 
 export interface Occupant {
   nick: string;
-  /** The occupant's real full JID. */
+  /** The real full JID of the occupant's first session: the one shown in <item jid/>. */
   jid: Jid;
+  /** Every real full JID joined under this nick (one bare JID), first first. */
+  sessions: Jid[];
   role: Role;
   /** The occupant's last presence, without addressing or MUC payloads. */
   presence: Element;
@@ -53,12 +72,19 @@ export interface Occupant {
 /** What a room needs from its service. */
 export interface RoomHost {
   send(stanza: Element): Promise<void>;
-  /** Stores (persistent) or forgets (temporary) the room's configuration and affiliations. */
+  /** Stores the whole room (persistent) or forgets what was stored (temporary). */
   save(room: Room): void;
-  /** The room has gone: destroyed, or temporary and empty. */
+  saveSubject(room: Room): void;
+  /** One affiliation changed (stored when the room is persistent). */
+  saveAffiliation(room: Room, jid: string, affiliation: Affiliation): void;
+  /** A nick was registered (or, null, unregistered). */
+  saveNick(room: Room, jid: string, nick: string | null): void;
+  /** The room has gone: destroyed, or temporary and empty. Its storage and archive go too. */
   remove(room: Room): void;
   now(): Date;
+  /** How many messages of history a newcomer gets at most. */
   historyLength: number;
+  archive: RoomArchive;
 }
 
 interface StoredHistory extends HistoryEntry {
@@ -66,8 +92,23 @@ interface StoredHistory extends HistoryEntry {
   stanza: Element;
 }
 
+/** An IQ forwarded from one occupant to another, waiting for its answer. */
+interface ProxiedIq {
+  /** The asker's real full JID, the id it used, and its nick. */
+  from: Jid;
+  id: string | undefined;
+  fromNick: string;
+  /** Where the request went, and the nick it was addressed to. */
+  to: Jid;
+  toNick: string;
+}
+
 /** Broadcasts yield to the event loop after this many stanzas, so a big room cannot starve the server. */
-const BROADCAST_BATCH = 64;
+const BROADCAST_BATCH = 32;
+/** IQs waiting for an answer from an occupant, per room; the oldest is forgotten beyond this. */
+const MAX_PROXIED_IQS = 1000;
+/** XEP-0045 §7.12: the disco#info node that tells a user its registered nick. */
+const ROOMUSER_NODE = "x-roomuser-item";
 
 const AFFILIATION_RANK: Record<Affiliation, number> = { outcast: 0, none: 1, member: 2, admin: 3, owner: 4 };
 
@@ -86,13 +127,8 @@ function yieldToLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-export interface RoomData {
-  config: RoomConfig;
-  affiliations: Array<[string, Affiliation]>;
-  subject: string;
-  subjectBy: string;
-  salt: string;
-}
+/** A room as it was stored (store.ts), without its name. */
+export type RoomData = Omit<StoredRoom, "room">;
 
 export class Room {
   config: RoomConfig;
@@ -101,35 +137,41 @@ export class Room {
   subjectBy = "";
   /** By real bare JID; 'none' is not stored. */
   readonly affiliations = new Map<string, Affiliation>();
+  /** §7.10: registered nicknames, by real bare JID, and the reverse. */
+  readonly nicks = new Map<string, string>();
+  private readonly nickOwners = new Map<string, string>();
   readonly occupants = new Map<string, Occupant>();
   private readonly byRealJid = new Map<string, Occupant>();
   private history: StoredHistory[] = [];
+  private readonly proxied = new Map<string, ProxiedIq>();
   /** §10.1.1: a new room stays locked until its owner configures it or accepts the defaults. */
   locked = false;
-  private readonly salt: string;
+  readonly salt: string;
   private queue: Promise<void> = Promise.resolve();
   destroyed = false;
 
-  constructor(readonly jid: Jid, private readonly host: RoomHost, data?: RoomData) {
-    this.config = { ...DEFAULT_ROOM_CONFIG, getMemberList: [...DEFAULT_ROOM_CONFIG.getMemberList], ...data?.config };
+  constructor(readonly jid: Jid, private readonly host: RoomHost, data?: RoomData, defaults: Partial<RoomConfig> = {}) {
+    this.config = { ...DEFAULT_ROOM_CONFIG, getMemberList: [...DEFAULT_ROOM_CONFIG.getMemberList], ...defaults, ...data?.config };
     this.salt = data?.salt ?? randomBytes(16).toString("base64");
     if (data) {
-      for (const [jid, affiliation] of data.affiliations) this.affiliations.set(jid, affiliation);
+      for (const [jid, affiliation] of data.affiliations) if (affiliation !== "none") this.affiliations.set(jid, affiliation);
+      for (const [jid, nick] of data.nicks) this.setNick(jid, nick);
       this.subject = data.subject;
       this.subjectBy = data.subjectBy;
     }
   }
 
-  /** What a persistent room keeps across restarts, as JSON. */
-  toData(): JsonValue {
-    const data: RoomData = {
+  /** What a persistent room keeps across restarts. */
+  toData(): StoredRoom {
+    return {
+      room: this.jid.local,
       config: { ...this.config, getMemberList: [...this.config.getMemberList] },
       affiliations: [...this.affiliations],
+      nicks: [...this.nicks],
       subject: this.subject,
       subjectBy: this.subjectBy,
       salt: this.salt,
     };
-    return JSON.parse(JSON.stringify(data)) as JsonValue;
   }
 
   /** Runs `fn` after everything queued before it; failures are the caller's to report. */
@@ -145,6 +187,23 @@ export class Room {
 
   affiliationOf(jid: Jid): Affiliation {
     return this.affiliations.get(jid.bare.toString()) ?? "none";
+  }
+
+  private setNick(bare: string, nick: string | null): void {
+    const old = this.nicks.get(bare);
+    if (old !== undefined) this.nickOwners.delete(old);
+    if (nick === null) {
+      this.nicks.delete(bare);
+    } else {
+      this.nicks.set(bare, nick);
+      this.nickOwners.set(nick, bare);
+    }
+  }
+
+  /** §7.10: a nick registered by someone else cannot be used. */
+  private reservedByOther(nick: string, jid: Jid): boolean {
+    const owner = this.nickOwners.get(nick);
+    return owner !== undefined && owner !== jid.bare.toString();
   }
 
   private defaultRole(affiliation: Affiliation): Role {
@@ -185,19 +244,31 @@ export class Room {
     return p;
   }
 
-  /** Sends one stanza per occupant, in order, yielding between batches. */
-  private broadcast(build: (receiver: Occupant) => Element | null, occupants: Occupant[] = [...this.occupants.values()]): Promise<void> {
-    return this.sendEach(occupants, build);
+  /** Sends what `build` makes for each occupant to every session of it, in order, yielding between batches. */
+  private async broadcast(build: (receiver: Occupant) => Element | null, occupants: Occupant[] = [...this.occupants.values()]): Promise<void> {
+    let sent = 0;
+    for (const receiver of occupants) {
+      const stanza = build(receiver);
+      if (!stanza) continue;
+      for (const copy of this.toSessions(receiver.sessions, stanza)) {
+        await this.host.send(copy);
+        if (++sent % BROADCAST_BATCH === 0) await yieldToLoop();
+      }
+    }
   }
 
-  private async sendEach<T>(items: readonly T[], build: (item: T) => Element | null): Promise<void> {
-    let sent = 0;
-    for (const item of items) {
-      const stanza = build(item);
-      if (!stanza) continue;
-      await this.host.send(stanza);
-      if (++sent % BROADCAST_BATCH === 0) await yieldToLoop();
-    }
+  /** One copy of `stanza` per session, each addressed to it. */
+  private toSessions(sessions: readonly Jid[], stanza: Element): Element[] {
+    return sessions.map((s, i) => {
+      const copy = i === sessions.length - 1 ? stanza : clone(stanza);
+      copy.attrs.to = s.toString();
+      return copy;
+    });
+  }
+
+  private sendTo(session: Jid, stanza: Element): Promise<void> {
+    stanza.attrs.to = session.toString();
+    return this.host.send(stanza);
   }
 
   private error(ev: StanzaEvent, err: StanzaError): Promise<void> {
@@ -212,23 +283,26 @@ export class Room {
   // ---- dispatch ------------------------------------------------------------------------------
 
   async handle(ev: StanzaEvent): Promise<void> {
+    const type = ev.stanza.attrs.type;
     if (this.destroyed) {
-      if (ev.stanza.attrs.type !== "error" && ev.stanza.attrs.type !== "unavailable") await this.error(ev, new StanzaError("item-not-found"));
+      if (type !== "error" && type !== "unavailable" && type !== "result") await this.error(ev, new StanzaError("item-not-found"));
       return;
     }
-    if (ev.stanza.attrs.type === "error") return this.onError(ev);
+    if (ev.kind === "iq") {
+      if (type === "result" || type === "error") return this.onIqAnswer(ev);
+      return this.onIq(ev as IqEvent);
+    }
+    if (type === "error") return this.onError(ev);
     if (ev.kind === "presence") return this.onPresence(ev);
-    if (ev.kind === "message") return ev.to.resource === "" ? this.onRoomMessage(ev) : this.onPrivateMessage(ev);
-    if (ev.stanza.attrs.type === "result") return;
-    return this.onIq(ev as IqEvent);
+    return ev.to.resource === "" ? this.onRoomMessage(ev) : this.onPrivateMessage(ev);
   }
 
-  /** §18.1: an error bounced from an occupant's real JID means a ghost; remove it. */
+  /** §18.1: an error bounced from an occupant's real JID means a ghost session; remove it. */
   private async onError(ev: StanzaEvent): Promise<void> {
     const o = this.byRealJid.get(ev.from.toString());
-    if (!o || ev.kind === "iq") return;
+    if (!o) return;
     const err = parseStanzaError(ev.stanza);
-    if (err && GHOST_CONDITIONS.has(err.condition)) await this.removeOccupant(o, [Status.TECHNICAL], {}, false);
+    if (err && GHOST_CONDITIONS.has(err.condition)) await this.leaveSession(o, ev.from, xml("presence"), [Status.TECHNICAL], false);
   }
 
   // ---- presence (§7.2, §7.6, §7.14) ----------------------------------------------------------
@@ -237,20 +311,24 @@ export class Room {
     const type = ev.stanza.attrs.type;
     const current = this.byRealJid.get(ev.from.toString());
     if (type === "unavailable") {
-      if (current) await this.leave(current, ev.stanza);
+      if (current) await this.leaveSession(current, ev.from, this.cleanPresence(ev.stanza), [], true);
       return;
     }
     if (type !== undefined) return; // subscriptions and probes mean nothing to a room
     const nick = ev.to.resource;
     if (nick === "") return this.presenceError(ev, "jid-malformed", "a room nickname is needed");
     const request = parseJoin(ev.stanza);
-    if (!current) return this.join(ev, nick, request);
+    if (!current) {
+      const same = this.occupants.get(nick);
+      if (same && same.jid.bare.equals(ev.from.bare)) return this.addSession(ev, same, request);
+      return this.join(ev, nick, request);
+    }
     if (current.nick !== nick) return this.changeNick(ev, current, nick);
     current.presence = this.cleanPresence(ev.stanza);
     if (request.muc) {
       // The client thinks it is joining (it lost track, e.g. after a reconnection with the same
       // resource): give it the whole room again rather than a bare presence update.
-      return this.sendRoomState(current, request, [], ev.stanza.attrs.id);
+      return this.sendRoomState(current, ev.from, request, [], ev.stanza.attrs.id);
     }
     await this.broadcast((r) => this.presenceOf(current, r, []));
   }
@@ -270,6 +348,7 @@ export class Room {
     await this.join(ev, ev.to.resource, request, true);
   }
 
+  /** §7.2.5-§7.2.9: who may enter, in the order the errors are checked. */
   private async join(ev: StanzaEvent, nick: string, request: JoinRequest, created = false): Promise<void> {
     if (nick === "") return this.presenceError(ev, "jid-malformed", "a room nickname is needed");
     const affiliation = this.affiliationOf(ev.from);
@@ -281,12 +360,14 @@ export class Room {
       return this.presenceError(ev, "not-authorized", "a password is required");
     }
     if (this.occupants.has(nick)) return this.presenceError(ev, "conflict", "that nickname is in use");
+    if (this.reservedByOther(nick, ev.from)) return this.presenceError(ev, "conflict", "that nickname is registered to someone else");
     if (this.config.maxUsers > 0 && this.occupants.size >= this.config.maxUsers && !privileged) {
       return this.presenceError(ev, "service-unavailable", "the room is full");
     }
     const occupant: Occupant = {
       nick,
       jid: ev.from,
+      sessions: [ev.from],
       role: this.defaultRole(affiliation),
       presence: this.cleanPresence(ev.stanza),
       occupantId: this.occupantIdOf(ev.from),
@@ -295,28 +376,65 @@ export class Room {
     this.byRealJid.set(ev.from.toString(), occupant);
     const others = [...this.occupants.values()].filter((o) => o !== occupant);
     // §7.2.3: everyone already there, to the newcomer; then the newcomer, to everyone already there.
-    await this.sendEach(others, (o) => this.presenceOf(o, occupant, []));
+    await this.sendOthers(occupant, ev.from);
     await this.broadcast((r) => this.presenceOf(occupant, r, []), others);
-    await this.sendRoomState(occupant, request, created ? [Status.CREATED] : [], ev.stanza.attrs.id, true);
+    await this.sendRoomState(occupant, ev.from, request, created ? [Status.CREATED] : [], ev.stanza.attrs.id, true);
   }
 
-  /** Self-presence, then history, then the subject (§7.2.3, §7.2.15, §7.2.16). */
-  private async sendRoomState(o: Occupant, request: JoinRequest, extra: number[], id: string | undefined, othersSent = false): Promise<void> {
-    if (!othersSent) await this.sendEach([...this.occupants.values()].filter((other) => other !== o), (other) => this.presenceOf(other, o, []));
+  /** Another resource of an occupant's bare JID joins under its nick: it shares the occupant. */
+  private async addSession(ev: StanzaEvent, o: Occupant, request: JoinRequest): Promise<void> {
+    const affiliation = this.affiliationOf(ev.from);
+    if (this.config.passwordProtected && affiliation !== "owner" && request.password !== this.config.password) {
+      return this.presenceError(ev, "not-authorized", "a password is required");
+    }
+    o.sessions.push(ev.from);
+    this.byRealJid.set(ev.from.toString(), o);
+    await this.sendRoomState(o, ev.from, request, [], ev.stanza.attrs.id);
+  }
+
+  private sendOthers(o: Occupant, session: Jid): Promise<void> {
+    return this.sendEachTo(
+      session,
+      [...this.occupants.values()].filter((other) => other !== o),
+      (other) => this.presenceOf(other, o, []),
+    );
+  }
+
+  private async sendEachTo<T>(session: Jid, items: readonly T[], build: (item: T) => Element): Promise<void> {
+    let sent = 0;
+    for (const item of items) {
+      await this.sendTo(session, build(item));
+      if (++sent % BROADCAST_BATCH === 0) await yieldToLoop();
+    }
+  }
+
+  /** Self-presence, then history, then the subject (§7.2.3, §7.2.15, §7.2.16), to one session. */
+  private async sendRoomState(o: Occupant, session: Jid, request: JoinRequest, extra: number[], id: string | undefined, othersSent = false): Promise<void> {
+    if (!othersSent) await this.sendOthers(o, session);
     const statuses = [...extra];
     if (this.config.whois === "anyone") statuses.push(Status.NON_ANONYMOUS);
     if (this.config.enableLogging) statuses.push(Status.LOGGING_ENABLED);
     const self = this.presenceOf(o, o, statuses);
     if (id !== undefined) self.attrs.id = id;
-    await this.host.send(self);
+    await this.sendTo(session, self);
     const now = this.host.now();
-    for (const entry of this.history.slice(historyStart(this.history, request.history, now))) {
-      const message = clone(entry.stanza);
-      message.attrs.to = o.jid.toString();
-      addDelay(message, entry.at, this.jid.toString());
-      await this.host.send(message);
+    let history: Array<{ stanza: Element; at: Date }>;
+    if (this.config.enableLogging) {
+      try {
+        history = await this.host.archive.history(this.jid, request.history, this.host.historyLength, now);
+      } catch {
+        // The newcomer is in; history is a courtesy, and the archive's failure is logged by the writer.
+        history = [];
+      }
+    } else {
+      history = this.history.slice(historyStart(this.history, request.history, now));
     }
-    await this.host.send(this.subjectMessage(o));
+    for (const entry of history) {
+      const message = clone(entry.stanza);
+      addDelay(message, entry.at, this.jid.toString());
+      await this.sendTo(session, message);
+    }
+    await this.sendTo(session, this.subjectMessage(o));
   }
 
   private subjectMessage(receiver: Occupant): Element {
@@ -326,6 +444,8 @@ export class Room {
 
   private async changeNick(ev: StanzaEvent, o: Occupant, nick: string): Promise<void> {
     if (this.occupants.has(nick)) return this.presenceError(ev, "conflict", "that nickname is in use");
+    if (this.reservedByOther(nick, o.jid)) return this.presenceError(ev, "conflict", "that nickname is registered to someone else");
+    if (o.sessions.length > 1) return this.presenceError(ev, "not-acceptable", "leave from your other sessions before changing nick");
     const everyone = [...this.occupants.values()];
     // §7.6.3: the old nick leaves with 303 and the new nick, then the new one arrives.
     await this.broadcast((r) => this.presenceOf(o, r, [Status.NICK_CHANGED], { type: "unavailable", item: { nick }, base: xml("presence") }), everyone);
@@ -336,20 +456,30 @@ export class Room {
     await this.broadcast((r) => this.presenceOf(o, r, []), everyone);
   }
 
-  private async leave(o: Occupant, stanza: Element): Promise<void> {
-    const base = this.cleanPresence(stanza);
-    await this.removeOccupant(o, [], {}, true, base);
+  /**
+   * One session of an occupant goes. If others remain, only the leaving session is told (with
+   * 110 and role none); otherwise the occupant leaves the room.
+   */
+  private async leaveSession(o: Occupant, session: Jid, base: Element, statuses: number[], tellSelf: boolean): Promise<void> {
+    if (o.sessions.length > 1) {
+      o.sessions = o.sessions.filter((s) => !s.equals(session));
+      this.byRealJid.delete(session.toString());
+      if (o.jid.equals(session)) o.jid = o.sessions[0];
+      if (tellSelf) await this.sendTo(session, this.presenceOf(o, o, statuses, { type: "unavailable", base, item: { role: "none" } }));
+      return;
+    }
+    await this.removeOccupant(o, statuses, {}, tellSelf, base);
   }
 
   /** Takes an occupant out and tells everyone (the occupant last, with 110). */
   private async removeOccupant(o: Occupant, statuses: number[], item: Partial<MucItem>, tellSelf: boolean, base: Element = xml("presence"), destroy?: Destroy): Promise<void> {
     const everyone = [...this.occupants.values()].filter((r) => r !== o);
     this.occupants.delete(o.nick);
-    this.byRealJid.delete(o.jid.toString());
+    for (const s of o.sessions) this.byRealJid.delete(s.toString());
     o.role = "none";
     const opts = { type: "unavailable", item, base, destroy };
     await this.broadcast((r) => this.presenceOf(o, r, statuses, opts), everyone);
-    if (tellSelf) await this.host.send(this.presenceOf(o, o, statuses, opts));
+    if (tellSelf) await this.broadcast(() => this.presenceOf(o, o, statuses, opts), [o]);
     if (this.isEmpty && !this.config.persistent) {
       this.destroyed = true;
       this.host.remove(this);
@@ -363,6 +493,17 @@ export class Room {
     const type = stanza.attrs.type ?? "normal";
     const sender = this.byRealJid.get(ev.from.toString());
     if (type !== "groupchat") {
+      const x = childElements(stanza).find((c) => c.getName() === "x" && c.getNS() === NS.dataForms);
+      if (x) {
+        let form: DataForm;
+        try {
+          form = parseForm(x);
+        } catch (err) {
+          if (err instanceof StanzaError) return this.error(ev, err);
+          throw err;
+        }
+        if (formType(form) === NS.mucRequest) return this.voiceRequest(ev, sender, form);
+      }
       const { invites, decline } = parseInvitations(stanza);
       if (invites.length > 0) return this.invite(ev, sender, invites);
       if (decline) return this.decline(ev, decline);
@@ -375,15 +516,21 @@ export class Room {
       if (!allowed) return this.error(ev, new StanzaError("forbidden", "you may not change the subject"));
       this.subject = subject.getText();
       this.subjectBy = sender.nick;
-      if (this.config.persistent) this.host.save(this);
+      if (this.config.persistent) this.host.saveSubject(this);
     } else if (sender.role === "visitor" || sender.role === "none") {
       return this.error(ev, new StanzaError("forbidden", "visitors may not speak in this room"));
     }
     const message = stripped(stanza, new Set([`occupant-id ${NS.occupantId}`]));
+    // XEP-0359 §5: a stanza-id claiming to be the room's can only be a spoof.
+    stripStanzaIds(message, this.jid.toString());
+    // Content (a body, an encrypted payload, a marker...) is history; a subject or chat state alone is not.
+    // XEP-0334: <no-store/> and <no-permanent-store/> keep it out of the archive and history.
+    const hints = storageHints(message);
+    const content = !(subject && !stanza.getChild("body")) && !hints.noStore && !hints.noPermanentStore && (hints.store || carriesContent(message));
     message.attrs.from = this.occupantJid(sender.nick);
     delete message.attrs.to;
     message.append(occupantIdElement(sender.occupantId));
-    if (stanza.getChild("body") && !subject) this.remember(message);
+    if (content) this.remember(sender, message);
     await this.broadcast((r) => {
       const copy = clone(message);
       copy.attrs.to = r.jid.toString();
@@ -391,8 +538,13 @@ export class Room {
     });
   }
 
-  private remember(message: Element): void {
-    if (this.host.historyLength === 0) return;
+  /** Keeps a message for history and MAM: archived once (with the room's stanza-id) or held in memory. */
+  private remember(sender: Occupant, message: Element): void {
+    if (this.config.enableLogging) {
+      this.host.archive.append(this.jid, sender.nick, message);
+      return;
+    }
+    if (this.host.historyLength === 0 || !message.getChild("body")) return;
     this.history.push({ stanza: message, at: this.host.now(), chars: serialize(message).length });
     if (this.history.length > this.host.historyLength) this.history.splice(0, this.history.length - this.host.historyLength);
   }
@@ -408,16 +560,45 @@ export class Room {
     if (!allowed) return this.error(ev, new StanzaError("forbidden", "private messages are not allowed here"));
     const message = stripped(ev.stanza, new Set([`occupant-id ${NS.occupantId}`, `x ${NS.mucUser}`]));
     message.attrs.from = this.occupantJid(sender.nick);
-    message.attrs.to = target.jid.toString();
     message.append(xml("x", { xmlns: NS.mucUser }));
     message.append(occupantIdElement(sender.occupantId));
-    await this.host.send(message);
+    for (const copy of this.toSessions(target.sessions, message)) await this.host.send(copy);
+  }
+
+  /**
+   * §7.13: a visitor asks for voice (a submitted muc#request form); every moderator gets the
+   * approval form. A moderator's submission with muc#request_allow true gives the named
+   * occupant voice (§8.3). Requests from occupants who already have voice change nothing.
+   */
+  private async voiceRequest(ev: StanzaEvent, sender: Occupant | undefined, form: DataForm): Promise<void> {
+    if (!sender) return this.error(ev, new StanzaError("not-acceptable", "only occupants may ask for voice"));
+    let request: VoiceRequest;
+    try {
+      request = parseVoiceRequest(form);
+    } catch (err) {
+      if (err instanceof StanzaError) return this.error(ev, err);
+      throw err;
+    }
+    if (request.kind === "answer") {
+      if (sender.role !== "moderator") return this.error(ev, new StanzaError("forbidden", "only moderators grant voice"));
+      if (!request.allow) return;
+      const target = this.occupants.get(request.nick ?? "");
+      if (!target) return this.error(ev, new StanzaError("item-not-found", "no such occupant"));
+      if (target.role === "visitor") await this.applyRole(target, "participant", { nick: sender.nick });
+      return;
+    }
+    if (request.role !== "participant") return this.error(ev, new StanzaError("bad-request", "only voice (muc#role participant) can be requested"));
+    if (sender.role !== "visitor") return;
+    const approval = buildForm(voiceApprovalForm(sender.nick, sender.jid.bare.toString()));
+    const moderators = [...this.occupants.values()].filter((o) => o.role === "moderator");
+    await this.broadcast(() => xml("message", { from: this.jid.toString(), id: `voice-${randomBytes(6).toString("base64url")}` }, clone(approval)), moderators);
   }
 
   private async invite(ev: StanzaEvent, sender: Occupant | undefined, invites: Array<{ to: string; reason?: string }>): Promise<void> {
     if (!sender) return this.error(ev, new StanzaError("not-acceptable", "only occupants may invite"));
     const affiliation = this.affiliationOf(sender.jid);
     const privileged = affiliation === "owner" || affiliation === "admin";
+    // §7.8.2: in a members-only room only admins invite, unless the room lets occupants do it.
     if (this.config.membersOnly && !privileged && !this.config.allowInvites) {
       return this.error(ev, new StanzaError("forbidden", "only admins may invite to this room"));
     }
@@ -427,19 +608,17 @@ export class Room {
       if (!jid) return this.error(ev, new StanzaError("jid-malformed", `${invite.to} is not a JID`));
       targets.push(jid);
     }
-    let changed = false;
     for (const [i, invite] of invites.entries()) {
       const jid = targets[i];
       // §7.8.2: in a members-only room the invitation makes the invitee a member.
       if (this.config.membersOnly && this.affiliationOf(jid) === "none") {
         this.affiliations.set(jid.bare.toString(), "member");
-        changed = true;
+        this.host.saveAffiliation(this, jid.bare.toString(), "member");
       }
       const x = xml("x", { xmlns: NS.mucUser }, xml("invite", { from: sender.jid.bare.toString() }, invite.reason !== undefined ? xml("reason", {}, invite.reason) : null));
       if (this.config.passwordProtected) x.append(xml("password", {}, this.config.password));
       await this.host.send(xml("message", { from: this.jid.toString(), to: jid.toString(), id: ev.stanza.attrs.id }, x));
     }
-    if (changed && this.config.persistent) this.host.save(this);
   }
 
   private async decline(ev: StanzaEvent, decline: { to: string; reason?: string }): Promise<void> {
@@ -453,6 +632,7 @@ export class Room {
 
   private async onIq(ev: IqEvent): Promise<void> {
     try {
+      if (ev.to.resource !== "" && (await this.proxyIq(ev))) return;
       const payload = await this.answerIq(ev);
       const reply = xml("iq", { type: "result", id: ev.stanza.attrs.id, from: ev.stanza.attrs.to, to: ev.stanza.attrs.from });
       if (payload instanceof Element) reply.append(payload);
@@ -463,17 +643,55 @@ export class Room {
     }
   }
 
+  /**
+   * §7.2 (IQs to an occupant): a request from one occupant to another's occupant JID goes to the
+   * other's real JID (its first session; a vCard request, its bare JID) as if from the asker's occupant JID, under an id of the
+   * room's; the answer comes back the same way. Returns false for what the room answers itself
+   * (the XEP-0410 self-ping). Throws not-acceptable for a non-occupant, item-not-found for an
+   * unknown nick.
+   */
+  private async proxyIq(ev: IqEvent): Promise<boolean> {
+    const asker = this.byRealJid.get(ev.from.toString());
+    // XEP-0410 §3-§4: the room answers a self-ping for an occupant, and tells others they are not one.
+    if (!asker) throw new StanzaError("not-acceptable", "you are not in this room");
+    if (asker.nick === ev.to.resource) {
+      if (ev.stanza.attrs.type === "get" && ev.payload.getNS() === NS.ping && ev.payload.getName() === "ping") return false;
+      throw new StanzaError("service-unavailable");
+    }
+    const target = this.occupants.get(ev.to.resource);
+    if (!target) throw new StanzaError("item-not-found", "no such occupant");
+    const id = `muc-${randomBytes(9).toString("base64url")}`;
+    if (this.proxied.size >= MAX_PROXIED_IQS) this.proxied.delete(this.proxied.keys().next().value!);
+    // §7.2 (1.34): a vCard is the account's, not a resource's: that request goes to the bare JID.
+    const to = ev.payload.getNS() === NS.vcard ? target.jid.bare : target.sessions[0];
+    this.proxied.set(id, { from: ev.from, id: ev.stanza.attrs.id, fromNick: asker.nick, to, toNick: target.nick });
+    const forwarded = clone(ev.stanza);
+    forwarded.attrs.from = this.occupantJid(asker.nick);
+    forwarded.attrs.to = to.toString();
+    forwarded.attrs.id = id;
+    await this.host.send(forwarded);
+    return true;
+  }
+
+  /** The answer to a proxied IQ goes back to the asker, from the occupant JID it asked. */
+  private async onIqAnswer(ev: StanzaEvent): Promise<void> {
+    const id = ev.stanza.attrs.id;
+    const pending = id === undefined ? undefined : this.proxied.get(id);
+    if (!pending || !pending.to.equals(ev.from) || ev.to.resource !== pending.fromNick) return;
+    this.proxied.delete(id!);
+    const answer = clone(ev.stanza);
+    answer.attrs.from = this.occupantJid(pending.toNick);
+    answer.attrs.to = pending.from.toString();
+    if (pending.id === undefined) delete answer.attrs.id;
+    else answer.attrs.id = pending.id;
+    await this.host.send(answer);
+  }
+
   private async answerIq(ev: IqEvent): Promise<Element | true> {
     const type = ev.stanza.attrs.type;
     const ns = ev.payload.getNS();
     const name = ev.payload.getName();
-    if (ev.to.resource !== "") {
-      // XEP-0410 §3-§4: the room answers a self-ping for an occupant, and tells others they are not one.
-      const occupant = this.byRealJid.get(ev.from.toString());
-      if (!occupant) throw new StanzaError("not-acceptable", "you are not in this room");
-      if (type === "get" && ns === NS.ping && name === "ping" && occupant.nick === ev.to.resource) return true;
-      throw new StanzaError("service-unavailable");
-    }
+    if (ev.to.resource !== "") return true; // the self-ping
     if (this.locked && this.affiliationOf(ev.from) !== "owner") throw new StanzaError("item-not-found");
     const key = `${type} ${ns} ${name}`;
     switch (key) {
@@ -496,22 +714,58 @@ export class Room {
       case `set ${NS.mucOwner} query`:
         await this.ownerSet(ev);
         return true;
+      case `get ${NS.register} query`:
+        return this.registrationForm(ev);
+      case `set ${NS.register} query`:
+        return this.register(ev);
+      case `get ${NS.mam} query`:
+        this.assertMayReadArchive(ev.from);
+        return mamQueryForm(true);
+      case `set ${NS.mam} query`:
+        this.assertMayReadArchive(ev.from);
+        return this.host.archive.query(this.jid, ev.payload, ev.from.toString(), (stanza) => this.host.send(stanza));
+      case `get ${NS.mam} metadata`:
+        this.assertMayReadArchive(ev.from);
+        return this.host.archive.metadata(this.jid);
     }
     throw new StanzaError("service-unavailable");
   }
 
   private discoInfo(ev: IqEvent): Element {
-    if (ev.payload.attrs.node !== undefined) throw new StanzaError("item-not-found");
-    const query = xml("query", { xmlns: NS.discoInfo }, xml("identity", { category: "conference", type: "text", name: this.config.name || this.jid.local }));
-    for (const feature of [NS.discoInfo, NS.discoItems, ...roomFeatures(this.config), NS.occupantId, "http://jabber.org/protocol/muc#self-ping-optimization", NS.ping]) {
-      query.append(xml("feature", { var: feature }));
+    const node = ev.payload.attrs.node;
+    if (node === ROOMUSER_NODE) {
+      // §7.12: the asker's registered nick, if any, as the identity's name.
+      const query = xml("query", { xmlns: NS.discoInfo, node });
+      const nick = this.nicks.get(ev.from.bare.toString());
+      if (nick !== undefined) query.append(xml("identity", { category: "conference", type: "text", name: nick }));
+      return query;
     }
+    if (node !== undefined) throw new StanzaError("item-not-found");
+    const query = xml("query", { xmlns: NS.discoInfo }, xml("identity", { category: "conference", type: "text", name: this.config.name || this.jid.local }));
+    const features = [NS.discoInfo, NS.discoItems, ...roomFeatures(this.config), NS.occupantId, "http://jabber.org/protocol/muc#self-ping-optimization", NS.ping, NS.register];
+    if (this.config.enableLogging) features.push(NS.mam, NS.mamExtended, NS.sid);
+    for (const feature of features) query.append(xml("feature", { var: feature }));
     query.append(buildForm(roomInfoForm(this.config, this.occupants.size, this.subject)));
     return query;
   }
 
   private assertOwner(jid: Jid): void {
     if (this.affiliationOf(jid) !== "owner") throw new StanzaError("forbidden", "only owners may do this");
+  }
+
+  /**
+   * XEP-0313 on a room: only a logged room has an archive. Members-only rooms open it to members;
+   * hidden or password-protected ones to members and occupants; others to anyone not banned.
+   */
+  private assertMayReadArchive(jid: Jid): void {
+    if (!this.config.enableLogging) throw new StanzaError("feature-not-implemented", "this room is not archived");
+    const affiliation = this.affiliationOf(jid);
+    if (affiliation === "outcast") throw new StanzaError("forbidden", "you are banned from this room");
+    if (AFFILIATION_RANK[affiliation] >= AFFILIATION_RANK.member) return;
+    if (this.config.membersOnly) throw new StanzaError("forbidden", "the archive of a members-only room is for its members");
+    if ((!this.config.public || this.config.passwordProtected) && !this.byRealJid.has(jid.toString())) {
+      throw new StanzaError("forbidden", "the archive of this room is for its occupants");
+    }
   }
 
   /** The role an entity has for permission checks: its occupant's, or the one its affiliation would give. */
@@ -533,12 +787,14 @@ export class Room {
     if (wanted.affiliation !== undefined) {
       const list = wanted.affiliation;
       if (list === "none") throw new StanzaError("bad-request", "the 'none' affiliation is not a list");
-      // §9.5: the member, admin and owner lists are for admins, and for the roles the config lets read them.
+      // §9.5: the member, admin and owner lists are for admins, and for the roles the config lets
+      // read them (muc#roomconfig_getmemberlist): what OMEMO clients of a members-only,
+      // non-anonymous room need to find every member's devices.
       const mayRead = privileged || (list !== "outcast" && affiliation !== "outcast" && this.config.getMemberList.includes(this.effectiveRole(ev.from)));
       if (!mayRead) throw new StanzaError("forbidden", "you may not read this list");
       for (const [jid, a] of this.affiliations) {
         if (a !== list) continue;
-        const nick = [...this.occupants.values()].find((o) => o.jid.bare.toString() === jid)?.nick;
+        const nick = this.nicks.get(jid) ?? [...this.occupants.values()].find((o) => o.jid.bare.toString() === jid)?.nick;
         query.append(itemElement({ affiliation: a, jid, nick }));
       }
       return query;
@@ -626,7 +882,7 @@ export class Room {
     const key = jid.toString();
     if (affiliation === "none") this.affiliations.delete(key);
     else this.affiliations.set(key, affiliation);
-    this.host.save(this);
+    this.host.saveAffiliation(this, key, affiliation);
     const present = [...this.occupants.values()].filter((o) => o.jid.bare.equals(jid));
     for (const o of present) {
       if (affiliation === "outcast") {
@@ -639,6 +895,57 @@ export class Room {
       }
     }
   }
+
+  // ---- nickname registration (§7.10) ---------------------------------------------------------
+
+  /**
+   * §7.10: who may register. Outcasts are forbidden; in a members-only room, only those who are
+   * already members (or above) may, since registering makes one a member (not-allowed otherwise).
+   */
+  private assertMayRegister(jid: Jid): Affiliation {
+    const affiliation = this.affiliationOf(jid);
+    if (affiliation === "outcast") throw new StanzaError("forbidden", "you are banned from this room");
+    if (this.config.membersOnly && affiliation === "none") throw new StanzaError("not-allowed", "membership of this room is by invitation");
+    return affiliation;
+  }
+
+  private registrationForm(ev: IqEvent): Element {
+    this.assertMayRegister(ev.from);
+    const nick = this.nicks.get(ev.from.bare.toString());
+    // §7.10.1: someone already registered is told so, with the nick (XEP-0077 §3.1).
+    if (nick !== undefined) return xml("query", { xmlns: NS.register }, xml("registered"), xml("username", {}, nick));
+    const form = registrationForm();
+    return xml("query", { xmlns: NS.register }, xml("instructions", {}, form.instructions?.[0] ?? ""), buildForm(form));
+  }
+
+  private async register(ev: IqEvent): Promise<true> {
+    const affiliation = this.assertMayRegister(ev.from);
+    const bare = ev.from.bare.toString();
+    if (ev.payload.getChild("remove")) {
+      // XEP-0077 §3.2 on a room: the nick is released; a member who registered becomes no one.
+      if (!this.nicks.has(bare)) throw new StanzaError("item-not-found", "you have no registered nickname here");
+      this.setNick(bare, null);
+      this.host.saveNick(this, bare, null);
+      return true;
+    }
+    const x = childElements(ev.payload).find((c) => c.getName() === "x" && c.getNS() === NS.dataForms);
+    if (!x) throw new StanzaError("bad-request", "expected a muc#register form");
+    const form = parseForm(x);
+    if (form.type === "cancel") return true;
+    const nick = parseRegistration(form);
+    if (tryParseJid(`${this.jid.toString()}/${nick}`)?.resource !== nick) throw new StanzaError("jid-malformed", "that nickname is not a valid resource");
+    // §7.10.1: a nick registered to another, or used in the room by someone else, is a conflict.
+    const inUse = this.occupants.get(nick);
+    if (this.reservedByOther(nick, ev.from) || (inUse && !inUse.jid.bare.equals(ev.from.bare))) {
+      throw new StanzaError("conflict", "that nickname is taken");
+    }
+    this.setNick(bare, nick);
+    this.host.saveNick(this, bare, nick);
+    if (affiliation === "none") await this.applyAffiliation(ev.from.bare, "member", {});
+    return true;
+  }
+
+  // ---- owner (§10) ---------------------------------------------------------------------------
 
   private async ownerSet(ev: IqEvent): Promise<void> {
     this.assertOwner(ev.from);
@@ -685,9 +992,8 @@ export class Room {
     this.byRealJid.clear();
     for (const o of everyone) o.role = "none";
     // §10.9: each occupant is told, from its own occupant JID, that the room has gone.
-    await this.sendEach(everyone, (o) => this.presenceOf(o, o, [], { type: "unavailable", item: { affiliation: "none" }, base: xml("presence"), destroy }));
+    await this.broadcast((o) => this.presenceOf(o, o, [], { type: "unavailable", item: { affiliation: "none" }, base: xml("presence"), destroy }), everyone);
     this.destroyed = true;
-    this.host.save(this);
     this.host.remove(this);
   }
 

@@ -1,5 +1,5 @@
 // End-to-end spec for server/modules/muc: XEP-0045 §7.4 broadcast to a room of 200 occupants.
-// Every occupant gets the message exactly once, from room/nick. How long the fan-out took and
+// Every occupant gets the message exactly once, from room/nick, and the room archives it once. How long the fan-out took and
 // the longest event-loop stall during it are reported as diagnostics (not asserted: timings
 // depend on the machine).
 import { after, before, test } from "node:test";
@@ -50,6 +50,12 @@ test(`a message to a room of ${OCCUPANTS} occupants reaches each of them once`, 
   delay.disable();
   for (const el of received) assert.equal(el.attrs.from, `${ROOM}/owner`);
   for (const c of clients) assert.ok(await c.nothing((el) => el.attrs.id === "fanout", 1), "no duplicate");
+  // Archived once for the room, and every occupant got the same stanza-id (XEP-0313 on the room).
+  await t.server.storage.writer.sync();
+  assert.equal(await t.server.storage.archive.count("conference.localhost", "crowd"), 1);
+  const ids = new Set(received.map((el) => el.getChild("stanza-id", NS.sid)?.attrs.id));
+  assert.equal(ids.size, 1);
+  assert.ok(!ids.has(undefined));
   ctx.diagnostic(`fan-out to ${OCCUPANTS}: ${elapsed.toFixed(1)} ms until the last client had it; longest event-loop stall ${(delay.max / 1e6).toFixed(1)} ms`);
   for (const c of clients) c.destroy();
 });

@@ -112,7 +112,8 @@ describe("creating and joining (§7.2, §10.1)", () => {
     const room = newRoom();
     const seen = await join(romeo, room, "Romeo");
     const self = seen.find((el) => el.name === "presence")!;
-    assert.deepEqual(statusCodes(self).sort(), [110, 201]);
+    // 170: rooms are logged (archived for history and MAM) unless configured otherwise.
+    assert.deepEqual(statusCodes(self).sort(), [110, 170, 201]);
     assert.equal(item(self)?.attrs.affiliation, "owner");
     assert.equal(item(self)?.attrs.role, "moderator");
     assert.ok(self.getChild("occupant-id", NS.occupantId)?.attrs.id);
@@ -129,7 +130,7 @@ describe("creating and joining (§7.2, §10.1)", () => {
     assert.equal(item(joined[0])?.attrs.jid, undefined, "a semi-anonymous room hides real JIDs from participants");
     const julietSelf = joined[1];
     assert.equal(julietSelf.attrs.from, `${room}/Juliet`);
-    assert.deepEqual(statusCodes(julietSelf), [110]);
+    assert.deepEqual(statusCodes(julietSelf), [110, 170]);
     assert.equal(item(julietSelf)?.attrs.role, "participant");
     const arrival = await romeo.next(presenceFrom(`${room}/Juliet`));
     assert.equal(item(arrival)?.attrs.jid, `${juliet.jid}`, "moderators see real JIDs");
@@ -433,7 +434,7 @@ describe("configuration (§10.2) and the OMEMO-ready room", () => {
     assert.equal((await admin(romeo, room, [{ jid: "juliet@localhost", affiliation: "member" }])).attrs.type, "result");
     const seen = await join(juliet, room, "Juliet");
     const self = seen.find((el) => el.attrs.from === `${room}/Juliet`)!;
-    assert.deepEqual(statusCodes(self), [100, 110]);
+    assert.deepEqual(statusCodes(self), [100, 110, 170]);
     assert.equal(item(seen[0])?.attrs.jid, romeo.jid, "everyone sees real JIDs");
     // The member reads every list a client needs to find the devices to encrypt to.
     for (const [affiliation, expected] of [["member", "juliet@localhost"], ["owner", "romeo@localhost"]] as const) {

@@ -1,0 +1,183 @@
+// XEP-0313 Message Archive Management 0.7.5 on a XEP-0045 room JID (§3.2 "MUC archives"), with
+// XEP-0359 0.7 stanza-ids by the room, XEP-0059 paging, and the room's discussion history on
+// join (XEP-0045 §7.2.14) read from the same archive, so both survive a restart.
+//
+// A room's archive is the core `archive` table with host = the service domain, username = the
+// room's localpart; with_jid is the room's bare JID and with_resource the sender's nick, so a
+// 'with' of room@service/nick selects one occupant's messages without revealing real JIDs.
+// Writes go through the group-commit writer (DESIGN.md "Storage"): a groupchat message is
+// stamped with its stanza-id, queued once, and broadcast without waiting for the disk. Reads
+// (queries, history) first wait for what was queued before them.
+import { randomBytes } from "node:crypto";
+import type { Element } from "../../../protocol/xml/element.ts";
+import { StanzaError } from "../../../protocol/errors.ts";
+import type { Jid } from "../../../protocol/jid.ts";
+import { historyStart, type HistoryRequest } from "../../../protocol/muc.ts";
+import { addStanzaId, mamFin, mamMetadata, mamResultMessage, parseMamQuery, type MamQuery } from "../../../protocol/mam.ts";
+import type { RsmResponse } from "../../../protocol/rsm.ts";
+import { serialize } from "../../../protocol/xml/serialize.ts";
+import {
+  ArchiveIdGenerator,
+  UnknownArchiveIdError,
+  stanzaFromText,
+  stanzaToText,
+  type ArchiveFilter,
+  type ArchivePageRequest,
+  type Storage,
+} from "../../core/storage/index.ts";
+
+export interface RoomArchiveOptions {
+  defaultPage: number;
+  maxPage: number;
+  /** RSM <count/> only when the matching set holds at most this many (0: never). */
+  countLimit: number;
+}
+
+export interface HistoryMessage {
+  stanza: Element;
+  at: Date;
+}
+
+export interface ArchiveLog {
+  error(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export class RoomArchive {
+  readonly #ids = new ArchiveIdGenerator();
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly log: ArchiveLog,
+    private readonly opts: RoomArchiveOptions,
+  ) {}
+
+  /**
+   * Archives a groupchat message as the room broadcasts it (from room/nick, no 'to'): adds the
+   * room's <stanza-id/> to `message` and queues one row. Returns the id.
+   */
+  append(room: Jid, nick: string, message: Element): string {
+    const { id, ts } = this.#ids.next();
+    const by = room.bare.toString();
+    addStanzaId(message, id, by);
+    const entry = { host: room.domain, username: room.local, id, with: by, withResource: nick, direction: "in" as const, xml: stanzaToText(message), ts };
+    this.storage.writer.write({ kind: "archive", entries: [entry] }).catch((err: unknown) => {
+      this.log.error({ err, room: by, id }, "archiving a room message failed");
+    });
+    return id;
+  }
+
+  /** §7.2.14: the newest messages within the limits, oldest first; at most `max`. */
+  async history(room: Jid, request: HistoryRequest, max: number, now: Date): Promise<HistoryMessage[]> {
+    const limit = Math.min(request.maxstanzas ?? max, max);
+    if (limit <= 0 || request.maxchars === 0) return [];
+    const oldest = Math.max(
+      request.seconds !== undefined ? now.getTime() - request.seconds * 1000 : -Infinity,
+      request.since !== undefined ? request.since.getTime() : -Infinity,
+    );
+    await this.storage.writer.sync().catch(() => {});
+    const page = await this.storage.archive.query(room.domain, room.local, {
+      limit,
+      fromEnd: true,
+      ...(Number.isFinite(oldest) ? { start: Math.max(0, Math.ceil(oldest)) } : {}),
+    });
+    const messages: HistoryMessage[] = [];
+    for (const row of page.messages) {
+      const stanza = stanzaFromText(row.xml);
+      if (stanza) messages.push({ stanza, at: new Date(row.ts) });
+    }
+    if (request.maxchars === undefined) return messages;
+    const sized = messages.map((m) => ({ ...m, chars: serialize(m.stanza).length }));
+    return sized.slice(historyStart(sized, { maxchars: request.maxchars }, now));
+  }
+
+  /**
+   * §4: one query, answered to `to` (the asker's full JID): every result through `send`, in
+   * order, then the <fin/> to put in the IQ result.
+   */
+  async query(room: Jid, payload: Element, to: string, send: (stanza: Element) => Promise<void>): Promise<Element> {
+    const q = parseMamQuery(payload);
+    const { request, filter, rsmBefore, rsmAfter } = pageRequest(room, q, this.opts.defaultPage, this.opts.maxPage);
+    const { archive, writer } = this.storage;
+    await writer.sync().catch(() => {});
+    let page;
+    let count: number | undefined;
+    try {
+      page = await archive.query(room.domain, room.local, request);
+      if (this.opts.countLimit > 0) count = await archive.count(room.domain, room.local, filter, { atMost: this.opts.countLimit });
+    } catch (err) {
+      if (err instanceof UnknownArchiveIdError) throw new StanzaError("item-not-found", `no archived message has the id ${err.id}`);
+      if (err instanceof RangeError) throw new StanzaError("policy-violation", err.message);
+      throw err;
+    }
+    const from = room.bare.toString();
+    const results = q.flipPage ? [...page.messages].reverse() : page.messages;
+    for (const archived of results) {
+      const message = stanzaFromText(archived.xml);
+      if (!message) {
+        this.log.warn({ room: from, id: archived.id }, "an archived room message could not be read");
+        continue;
+      }
+      await send(
+        mamResultMessage({ to, from, messageId: randomBytes(9).toString("base64url"), queryId: q.queryId, archiveId: archived.id, stamp: new Date(archived.ts), message }),
+      );
+    }
+    const rsm: RsmResponse = {};
+    const first = page.messages[0];
+    const last = page.messages.at(-1);
+    if (first && last) {
+      rsm.first = first.id;
+      rsm.last = last.id;
+      if (!request.fromEnd && rsmAfter === undefined) rsm.firstIndex = request.offset ?? 0;
+      else if (request.fromEnd && rsmBefore === true && count !== undefined) rsm.firstIndex = Math.max(0, count - page.messages.length);
+    }
+    if (count !== undefined) rsm.count = count;
+    return mamFin(page.complete, rsm);
+  }
+
+  /** #extended §5: the first and last message of the room's archive. */
+  async metadata(room: Jid): Promise<Element> {
+    await this.storage.writer.sync().catch(() => {});
+    const bounds = await this.storage.archive.bounds(room.domain, room.local);
+    return mamMetadata(
+      bounds && { start: { id: bounds.first.id, stamp: new Date(bounds.first.ts) }, end: { id: bounds.last.id, stamp: new Date(bounds.last.ts) } },
+    );
+  }
+}
+
+interface PageRequest {
+  request: ArchivePageRequest;
+  filter: ArchiveFilter;
+  rsmBefore: string | true | undefined;
+  rsmAfter: string | undefined;
+}
+
+/**
+ * The archive request for a query on a room. 'with' names an occupant (room@service/nick); any
+ * other JID matches nothing, since the room's archive holds only its own messages. RSM pages
+ * through the set the form describes, as for account archives.
+ */
+function pageRequest(room: Jid, q: MamQuery, defaultPage: number, maxPage: number): PageRequest {
+  const filter: ArchiveFilter = {};
+  if (q.with) {
+    filter.with = q.with.bare.toString();
+    if (q.with.resource !== "") filter.withResource = q.with.resource;
+    if (!q.with.bare.equals(room.bare)) filter.ids = [];
+  }
+  if (q.start) filter.start = q.start.getTime();
+  if (q.end) filter.end = q.end.getTime();
+  if (q.afterId !== undefined) filter.afterIds = [q.afterId];
+  if (q.beforeId !== undefined) filter.beforeIds = [q.beforeId];
+  if (q.ids !== undefined) filter.ids = filter.ids ?? q.ids;
+  const rsm = q.rsm ?? {};
+  const limit = Math.min(rsm.max ?? defaultPage, maxPage);
+  const request: ArchivePageRequest = { ...filter, limit };
+  if (rsm.after !== undefined) request.afterIds = [...(filter.afterIds ?? []), rsm.after];
+  if (rsm.before !== undefined) {
+    request.fromEnd = true;
+    if (rsm.before !== true) request.beforeIds = [...(filter.beforeIds ?? []), rsm.before];
+  } else if (rsm.index !== undefined) {
+    request.offset = rsm.index;
+  }
+  return { request, filter, rsmBefore: rsm.before, rsmAfter: rsm.after };
+}
