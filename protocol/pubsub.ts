@@ -20,10 +20,21 @@ export interface NodeConfig {
   maxItems: number | "max";
   /** Roster groups allowed under access model "roster". */
   rosterGroupsAllowed: string[];
+  /** §12.20: when the last item goes to a new subscriber, or (PEP) to a resource coming online. */
+  sendLastPublishedItem: SendLast;
 }
 
+export type SendLast = "never" | "on_sub" | "on_sub_and_presence";
+const SEND_LAST: ReadonlySet<string> = new Set(["never", "on_sub", "on_sub_and_presence"]);
+
 /** XEP-0163 §4.2 / §4.6: what an auto-created PEP node gets. */
-export const PEP_DEFAULT_CONFIG: Readonly<NodeConfig> = Object.freeze({ accessModel: "presence", persistItems: true, maxItems: 1, rosterGroupsAllowed: [] });
+export const PEP_DEFAULT_CONFIG: Readonly<NodeConfig> = Object.freeze({
+  accessModel: "presence",
+  persistItems: true,
+  maxItems: 1,
+  rosterGroupsAllowed: [],
+  sendLastPublishedItem: "on_sub_and_presence",
+});
 
 /** The effective item limit of a node. */
 export function itemLimit(config: NodeConfig): number {
@@ -41,6 +52,7 @@ const FIELD = {
   persist: "pubsub#persist_items",
   maxItems: "pubsub#max_items",
   groups: "pubsub#roster_groups_allowed",
+  sendLast: "pubsub#send_last_published_item",
 } as const;
 
 function parseBool(value: string | undefined): boolean | undefined {
@@ -68,6 +80,9 @@ function readField(field: FormField, error: () => StanzaError): Partial<NodeConf
     }
     case FIELD.groups:
       return { rosterGroupsAllowed: [...field.values] };
+    case FIELD.sendLast:
+      if (value === undefined || !SEND_LAST.has(value)) throw error();
+      return { sendLastPublishedItem: value as SendLast };
     default:
       throw error();
   }
@@ -107,6 +122,7 @@ export function preconditionsMet(config: NodeConfig, wanted: Partial<NodeConfig>
   if (wanted.accessModel !== undefined && wanted.accessModel !== config.accessModel) return false;
   if (wanted.persistItems !== undefined && wanted.persistItems !== config.persistItems) return false;
   if (wanted.maxItems !== undefined && String(wanted.maxItems) !== String(config.maxItems)) return false;
+  if (wanted.sendLastPublishedItem !== undefined && wanted.sendLastPublishedItem !== config.sendLastPublishedItem) return false;
   if (wanted.rosterGroupsAllowed !== undefined) {
     const a = [...wanted.rosterGroupsAllowed].sort();
     const b = [...config.rosterGroupsAllowed].sort();
@@ -130,6 +146,12 @@ export function configForm(config: NodeConfig, type: "form" | "result" = "form")
       { var: FIELD.persist, type: "boolean", values: [config.persistItems ? "1" : "0"] },
       { var: FIELD.maxItems, type: "text-single", values: [String(config.maxItems)] },
       { var: FIELD.groups, type: "list-multi", values: [...config.rosterGroupsAllowed] },
+      {
+        var: FIELD.sendLast,
+        type: "list-single",
+        options: [...SEND_LAST].map((value) => ({ value })),
+        values: [config.sendLastPublishedItem],
+      },
     ],
   };
   return buildForm(form);
@@ -141,10 +163,18 @@ export function itemElement(id: string, payload?: Element): Element {
 }
 
 /** §7.1.2.1 / §7.2.2.1 / §8.4.3: the <event/> of a notification message. */
-export function eventElement(node: string, change: { items?: Element[]; retract?: string[]; delete?: true }): Element {
+export function eventElement(node: string, change: { items?: Element[]; retract?: string[]; delete?: true; purge?: true; configuration?: Element }): Element {
   const event = xml("event", { xmlns: NS.pubsubEvent });
   if (change.delete) {
     event.append(xml("delete", { node }));
+    return event;
+  }
+  if (change.purge) {
+    event.append(xml("purge", { node }));
+    return event;
+  }
+  if (change.configuration) {
+    event.append(xml("configuration", { node }, change.configuration));
     return event;
   }
   const items = xml("items", { node });
@@ -164,4 +194,9 @@ export function parseMaxItems(value: string | undefined): number | undefined {
 /** XEP-0115 §1.1 / XEP-0163 §4.4: the +notify feature that filters notifications of `node`. */
 export function notifyFeature(node: string): string {
   return `${node}+notify`;
+}
+
+/** §6.1.2: a <subscription/> as the service reports it. */
+export function subscriptionElement(node: string | undefined, jid: string, state: "subscribed" | "none", subid?: string): Element {
+  return xml("subscription", { node, jid, subscription: state, subid });
 }

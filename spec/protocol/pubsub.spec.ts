@@ -66,6 +66,7 @@ describe("publish-options (XEP-0060 §7.1.5)", () => {
       persistItems: fc.boolean(),
       maxItems: fc.oneof(fc.constant("max" as const), fc.integer({ min: 0, max: 1000 })),
       rosterGroupsAllowed: fc.array(fc.constantFrom("friends", "family", "work"), { maxLength: 3 }).map((a) => [...new Set(a)]),
+      sendLastPublishedItem: fc.constantFrom("never", "on_sub", "on_sub_and_presence" as const),
     });
     fc.assert(fc.property(configs, (config) => {
       const x = configForm(config as NodeConfig, "form");

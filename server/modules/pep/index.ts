@@ -1,21 +1,28 @@
 // XEP-0163: Personal Eventing Protocol 1.2, on the XEP-0060 (Publish-Subscribe 1.26.0) subset PEP
 // clients use: publish with auto-create (§7.1, XEP-0163 §4.2) and publish-options preconditions
-// (§7.1.5), item retrieval (§6.5: all, by id, max_items), retract (§7.2), node create, configure
-// and delete (§8.1, §8.2, §8.4), whitelist affiliations (§8.9), the access models open,
-// presence (the PEP default), roster and whitelist (§4.5), and notifications filtered by each
-// resource's XEP-0115 caps (XEP-0163 §4.4: only resources whose caps include `<node>+notify`),
-// with the last published item sent to a resource that comes online (XEP-0163 §4.3.2).
+// (§7.1.5), item retrieval (§6.5: all, by id, max_items, XEP-0059 RSM pages), retract (§7.2),
+// explicit subscribe and unsubscribe (§6.1, §6.2) and the subscriptions list (§5.6), node
+// create, configure, purge and delete (§8.1, §8.2, §8.5, §8.4), affiliations (§8.9), the access
+// models open, presence (the PEP default), roster and whitelist (§4.5), and notifications
+// filtered by each resource's XEP-0115 caps (XEP-0163 §4.4: only resources whose caps include
+// `<node>+notify`), with the last published item sent to a resource that comes online
+// (XEP-0163 §4.3.2) and to a new explicit subscriber (§6.1.7).
+// XEP-0223 private nodes are ordinary nodes with access_model=whitelist and persist_items.
 // OMEMO (XEP-0384) device lists and bundles are ordinary nodes here: the server carries them and
 // never reads them.
 //
-// Storage: each account's nodes and items are one JSON value in the module store, loaded once
-// and cached. That is enough for device lists, bundles, avatars' metadata and bookmarks; a real
-// table (items queried and trimmed in SQL) is due before large nodes are allowed.
+// Storage: the tables of migration 0004_pubsub (store.ts). Node configurations and
+// affiliations of an account are cached after first use; items are read from the database.
+//
+// Other modules (bookmarks compatibility, avatars) reach the engine through PEP_ENGINE_EVENT and
+// follow changes through PEP_CHANGED_EVENT. `[modules.pep] pubsub_service = true` adds a
+// generic XEP-0060 service at pubsub.<host> on the same store (service.ts).
 import { randomBytes } from "node:crypto";
 import { xml, childElements, type Element } from "../../../protocol/xml/element.ts";
 import { NS } from "../../../protocol/ns.ts";
 import { StanzaError } from "../../../protocol/errors.ts";
 import { tryParseJid, type Jid } from "../../../protocol/jid.ts";
+import { buildRsmResponse, parseRsmRequest } from "../../../protocol/rsm.ts";
 import {
   PEP_DEFAULT_CONFIG,
   applyConfigForm,
@@ -28,35 +35,61 @@ import {
   preconditionsMet,
   publishOptionsConfig,
   pubsubError,
+  subscriptionElement,
   type NodeConfig,
 } from "../../../protocol/pubsub.ts";
 import { stanzaFromText, stanzaToText } from "../../core/storage/stanza-text.ts";
-import type { JsonValue } from "../../core/storage/index.ts";
 import { defineModule } from "../../core/module.ts";
 import type { IqEvent, StanzaEvent } from "../../core/router.ts";
 import type { SessionEvent } from "../../transports/c2s.ts";
 import { KeyedLock } from "../roster/lock.ts";
 import { ITEMS_EVENT, type DiscoItemsEvent } from "../disco/index.ts";
 import { CapsCache } from "./caps.ts";
+import { pageOf } from "./paging.ts";
+import { PubSubService } from "./service.ts";
+import { SettingsReader } from "../../core/config.ts";
+import { PubSubStore, type Affiliation, type NodeMeta, type Service, type StoredItem } from "./store.ts";
 
-interface StoredItem {
-  id: string;
-  payload: string;
-}
-
-interface PepNode {
-  config: NodeConfig;
-  /** Oldest first. */
-  items: StoredItem[];
-  /** Bare JIDs with affiliation member: the whitelist (XEP-0060 §4.5). */
-  members: string[];
-}
-
-type Nodes = Map<string, PepNode>;
-
-const STORE_KEY = "nodes";
 /** Below blocking (100), above presence handling (0): caps are read before presence is delivered. */
 const CAPS_PRIORITY = 50;
+/** Bounds the approvals remembered between a <presence type='subscribed'/> and the presence after it. */
+const MAX_PENDING_APPROVALS = 10_000;
+/** The most items one retrieval returns without RSM (the node maximum bounds it anyway). */
+const MAX_PAGE = 256;
+
+/** Fired (with a PepEngineRequest) by modules that need the engine; the pep module fills it in. */
+export const PEP_ENGINE_EVENT = "pep/engine";
+/** Fired after a node of an account changed (PepChange). */
+export const PEP_CHANGED_EVENT = "pep/changed";
+
+export interface PepItem {
+  id: string;
+  payload: Element;
+}
+
+export interface PepChange {
+  owner: Jid;
+  node: string;
+  /** What happened: an item published (with it), items retracted, or the node deleted. */
+  published?: PepItem;
+  retracted?: string[];
+  deleted?: true;
+  /** Who caused it: a client's bare JID, or the `tag` an engine caller passed. */
+  by: string;
+}
+
+/** What other modules may do with an account's nodes. */
+export interface PepEngine {
+  /** Publishes as the owner, auto-creating the node with `options` (not preconditions here). */
+  publish(owner: Jid, node: string, item: { id?: string; payload: Element }, options: Partial<NodeConfig>, tag: string): Promise<string>;
+  /** The items of a node, oldest first; null when the node does not exist. */
+  items(owner: Jid, node: string): Promise<PepItem[] | null>;
+  retract(owner: Jid, node: string, ids: string[], tag: string): Promise<void>;
+}
+
+export interface PepEngineRequest {
+  engine?: PepEngine;
+}
 
 /** XEP-0163 §4 / XEP-0060 §5.1 features an account with PEP advertises. */
 const FEATURES = [
@@ -66,6 +99,7 @@ const FEATURES = [
   "create-nodes",
   "retrieve-items",
   "retract-items",
+  "purge-nodes",
   "delete-nodes",
   "config-node",
   "access-presence",
@@ -77,8 +111,11 @@ const FEATURES = [
   "multi-items",
   "item-ids",
   "presence-notifications",
+  "subscribe",
+  "retrieve-subscriptions",
   "modify-affiliations",
   "retrieve-affiliations",
+  "rsm",
 ].map((f) => `${NS.pubsub}#${f}`);
 
 function newId(): string {
@@ -95,63 +132,93 @@ function payloadOf(item: StoredItem): Element | undefined {
   return stanzaFromText(item.payload) ?? undefined;
 }
 
-function decodeNodes(value: JsonValue | undefined): Nodes {
-  const nodes: Nodes = new Map();
-  if (!value || typeof value !== "object" || Array.isArray(value)) return nodes;
-  for (const [name, raw] of Object.entries(value)) {
-    const n = raw as unknown as PepNode;
-    nodes.set(name, { config: { ...PEP_DEFAULT_CONFIG, ...n.config }, items: n.items ?? [], members: n.members ?? [] });
-  }
-  return nodes;
-}
-
-function encodeNodes(nodes: Nodes): JsonValue {
-  return Object.fromEntries([...nodes].map(([name, node]) => [name, node as unknown as JsonValue]));
+function serviceOf(owner: Jid): Service {
+  return { host: owner.domain, username: owner.local };
 }
 
 export default defineModule({
   name: "pep",
   xeps: [
-    { xep: 163, version: "1.2", status: "partial", note: "auto-create, publish-options, access models, +notify filtering, last item on login; not on subscription approval" },
-    { xep: 60, version: "1.26.0", status: "partial", note: "the PEP subset on accounts: no explicit subscriptions, no collections, no pubsub.<domain> service" },
+    { xep: 163, version: "1.2", status: "partial", note: "auto-create, publish-options, access models, +notify filtering; last item at login, at a contact's presence and at subscription approval (a remote contact's resources only once their caps are known)" },
+    { xep: 60, version: "1.26.0", status: "partial", note: "PEP on accounts and, with pubsub_service = true, a pubsub.<domain> service: leaf nodes, open/whitelist, subscriptions, RSM, purge; no collections, no subscription options or approval" },
     { xep: 115, version: "1.6.0", status: "partial", note: "clients' caps resolved and cached per ver for +notify" },
+    { xep: 223, version: "1.1", status: "complete", note: "whitelist, persistent nodes; publish-options preconditions" },
   ],
   depends: ["roster"],
   setup(m) {
-    const store = m.store();
+    const settings = new SettingsReader(m.config, `modules.${m.name}`);
+    const serviceEnabled = settings.boolean("pubsub_service", false);
+    settings.finish();
+    const store = new PubSubStore(m.storage);
+
+    // XEP-0060 as a generic service at pubsub.<host> (service.ts), on the same store.
+    if (serviceEnabled) {
+      const services = new Map<string, string>();
+      for (const host of m.hosts) {
+        const service = new PubSubService(m, store, `pubsub.${host}`, host);
+        m.addComponent(service.domain, (ev) => service.handle(ev));
+        services.set(host, service.domain);
+      }
+      m.hook<DiscoItemsEvent>(ITEMS_EVENT, ({ target, to, items }) => {
+        const domain = target === "host" ? services.get(to.domain) : undefined;
+        if (domain) items.push({ jid: domain, name: "Publish-Subscribe" });
+        return false;
+      });
+    }
     const lock = new KeyedLock();
-    const cache = new Map<string, Promise<Nodes>>();
+    const cache = new Map<string, Promise<Map<string, NodeMeta>>>();
     const caps = new CapsCache(
       (iq) => m.request(iq),
       (jid) => (m.isLocalHost(jid.domain) ? jid.domain : m.hosts[0]!),
     );
     /** `${owner} ${full}`: resources already sent the owner's last items since they came online. */
     const greeted = new Set<string>();
+    /** `${owner} ${contact}`: approvals whose following presence is still to come. */
+    const approved = new Set<string>();
 
     m.addIdentity({ category: "pubsub", type: "pep" }, "account");
     for (const feature of FEATURES) m.addFeature(feature, "account");
 
-    const nodesOf = (owner: Jid): Promise<Nodes> => {
+    const nodesOf = (owner: Jid): Promise<Map<string, NodeMeta>> => {
       const key = owner.bare.toString();
       let nodes = cache.get(key);
       if (!nodes) {
-        nodes = store.get(owner.bare, STORE_KEY).then(decodeNodes);
+        nodes = store.nodes(serviceOf(owner));
         cache.set(key, nodes);
         nodes.catch(() => cache.delete(key));
       }
       return nodes;
     };
 
-    const save = (owner: Jid, nodes: Nodes): Promise<void> => store.set(owner.bare, STORE_KEY, encodeNodes(nodes));
+    m.hook<{ jid: Jid }>("account/deleting", async ({ jid }) => {
+      await lock.run(jid.bare.toString(), async () => {
+        await store.deleteService(serviceOf(jid));
+        cache.delete(jid.bare.toString());
+      });
+      return false;
+    });
+
+    // Awaited before the publisher's result, so that a client that reads the converted form
+    // (the vCard of XEP-0398, the legacy bookmarks of XEP-0402 #compat) right after sees it.
+    const changed = async (change: PepChange): Promise<void> => {
+      await m.fire<PepChange>(PEP_CHANGED_EVENT, change).catch((err: unknown) => m.log.error({ err }, "a PEP change listener failed"));
+    };
 
     // ---- who may see what (XEP-0060 §4.5, §6.5.9) ---------------------------------------------------
 
+    const affiliationOf = (owner: Jid, node: NodeMeta, jid: Jid): Affiliation | "none" => {
+      if (jid.bare.equals(owner.bare)) return "owner";
+      return node.affiliations.get(jid.bare.toString()) ?? "none";
+    };
+
     /** Null when `requester` may read `node` of `owner`, else the error to answer with. */
-    const denial = async (owner: Jid, requester: Jid, node: PepNode): Promise<StanzaError | null> => {
-      if (requester.bare.equals(owner.bare)) return null;
+    const denial = async (owner: Jid, requester: Jid, node: NodeMeta): Promise<StanzaError | null> => {
+      const affiliation = affiliationOf(owner, node, requester);
+      if (affiliation === "owner" || affiliation === "publisher") return null;
+      if (affiliation === "outcast") return new StanzaError("forbidden");
       const model = node.config.accessModel;
       if (model === "open") return null;
-      if (model === "whitelist") return node.members.includes(requester.bare.toString()) ? null : pubsubError("not-allowed", "closed-node");
+      if (model === "whitelist") return affiliation === "member" ? null : pubsubError("not-allowed", "closed-node");
       const item = await m.storage.roster.get(owner.domain, owner.local, requester.bare.toString());
       const subscribed = item !== null && (item.subscription === "from" || item.subscription === "both");
       if (model === "presence") return subscribed ? null : pubsubError("not-authorized", "presence-subscription-required");
@@ -159,10 +226,10 @@ export default defineModule({
       return inGroup ? null : pubsubError("not-authorized", "not-in-roster-group");
     };
 
-    // ---- notifications (XEP-0163 §4.3, §4.4) --------------------------------------------------------
+    // ---- notifications (XEP-0163 §4.3, §4.4; XEP-0060 §7.1.2) ---------------------------------------
 
-    /** Full JIDs that may get notifications of `node`, before +notify filtering. */
-    const candidates = async (owner: Jid, node: PepNode): Promise<Jid[]> => {
+    /** Full JIDs that may get notifications of `node` through presence, before +notify filtering. */
+    const presenceCandidates = async (owner: Jid, node: NodeMeta): Promise<Jid[]> => {
       const out: Jid[] = [];
       for (const s of m.sessions.resources(owner)) if (s.presence !== null && s.jid) out.push(s.jid);
       const { items } = await m.storage.roster.list(owner.domain, owner.local);
@@ -181,28 +248,39 @@ export default defineModule({
 
     const wantsNotifications = async (full: Jid, node: string): Promise<boolean> => (await caps.featuresOf(full))?.has(notifyFeature(node)) === true;
 
-    const notifyTo = async (owner: Jid, full: Jid, event: Element): Promise<void> => {
-      await m.send(xml("message", { from: owner.bare.toString(), to: full.toString(), type: "headline", id: newId() }, event));
+    const notifyTo = async (owner: Jid, to: string, event: Element): Promise<void> => {
+      await m.send(xml("message", { from: owner.bare.toString(), to, type: "headline", id: newId() }, event));
     };
 
-    const notify = async (owner: Jid, name: string, node: PepNode, event: () => Element): Promise<void> => {
-      const recipients = await candidates(owner, node);
-      await Promise.all(
-        recipients.map(async (full) => {
-          if (await wantsNotifications(full, name)) await notifyTo(owner, full, event());
-        }),
-      );
+    const notify = async (owner: Jid, name: string, node: NodeMeta, event: () => Element): Promise<void> => {
+      const sent = new Set<string>();
+      const recipients = await presenceCandidates(owner, node);
+      const wanted = await Promise.all(recipients.map((full) => wantsNotifications(full, name)));
+      recipients.forEach((full, i) => {
+        if (wanted[i]) sent.add(full.toString());
+      });
+      // Explicit subscriptions (XEP-0060 §6.1) get notifications whatever their caps say.
+      for (const sub of await store.subscribers(serviceOf(owner), name)) {
+        const jid = tryParseJid(sub.jid);
+        if (!jid || (await denial(owner, jid, node))) continue;
+        sent.add(jid.toString());
+      }
+      await Promise.all([...sent].map((to) => notifyTo(owner, to, event())));
     };
 
-    const notifyInBackground = (owner: Jid, name: string, node: PepNode, event: () => Element): void => {
+    const notifyInBackground = (owner: Jid, name: string, node: NodeMeta, event: () => Element): void => {
       notify(owner, name, node, event).catch((err: unknown) => m.log.error({ err }, "PEP notification failed"));
+    };
+
+    const lastItemEvent = async (owner: Jid, name: string): Promise<Element | null> => {
+      const last = await store.lastItem(serviceOf(owner), name);
+      return last ? eventElement(name, { items: [itemElement(last.id, payloadOf(last))] }) : null;
     };
 
     /** XEP-0163 §4.3.2: a resource that comes online gets the last item of each node it wants and may see. */
     const sendLastItems = async (owner: Jid, full: Jid): Promise<void> => {
       const key = `${owner.bare.toString()} ${full.toString()}`;
       if (greeted.has(key)) return;
-      greeted.add(key);
       const nodes = await nodesOf(owner);
       if (nodes.size === 0) return;
       // Only the owner's resources and its presence subscribers: directed presence is not a subscription.
@@ -210,12 +288,15 @@ export default defineModule({
         const item = await m.storage.roster.get(owner.domain, owner.local, full.bare.toString());
         if (item === null || (item.subscription !== "from" && item.subscription !== "both")) return;
       }
+      if (greeted.has(key)) return;
+      greeted.add(key);
       const features = await caps.featuresOf(full);
       if (!features) return;
       for (const [name, node] of nodes) {
-        const last = node.items.at(-1);
-        if (!last || !features.has(notifyFeature(name)) || (await denial(owner, full, node))) continue;
-        await notifyTo(owner, full, eventElement(name, { items: [itemElement(last.id, payloadOf(last))] }));
+        if (node.config.sendLastPublishedItem !== "on_sub_and_presence") continue;
+        if (!features.has(notifyFeature(name)) || (await denial(owner, full, node))) continue;
+        const event = await lastItemEvent(owner, name);
+        if (event) await notifyTo(owner, full.toString(), event);
       }
     };
 
@@ -244,21 +325,94 @@ export default defineModule({
     }, CAPS_PRIORITY);
 
     // A contact's presence reaching an account: its caps, and the account's last items for it.
+    // And the other way round: a local account's presence reaching a local contact (as it does
+    // right after the account approved the contact's subscription, RFC 6121 §3.1.5) brings the
+    // contact's resources the account's last items (XEP-0163 §4.3.1).
     const contactPresence = (ev: StanzaEvent): boolean => {
       const type = ev.stanza.attrs.type;
       if (ev.from.isBare() || ev.from.bare.equals(ev.to.bare)) return false;
       if (type === undefined) {
         caps.observe(ev.from, ev.stanza);
         greetInBackground(ev.to.bare, ev.from);
+        const approval = `${ev.from.bare.toString()} ${ev.to.bare.toString()}`;
+        if (approved.delete(approval)) {
+          for (const s of m.sessions.resources(ev.to.bare)) if (s.presence !== null && s.jid) greetInBackground(ev.from.bare, s.jid);
+        }
       } else if (type === "unavailable") {
         forgetResource(ev.from);
       }
       return false;
     };
+    // An account approving a local contact's subscription: its next presence to the contact
+    // is the one that follows the approval.
+    m.hook<StanzaEvent>("pre-presence/bare", (ev) => {
+      if (ev.stanza.attrs.type !== "subscribed" || !ev.origin || !m.isLocalHost(ev.to.domain)) return false;
+      if (approved.size >= MAX_PENDING_APPROVALS) approved.clear();
+      approved.add(`${ev.from.bare.toString()} ${ev.to.bare.toString()}`);
+      return false;
+    }, CAPS_PRIORITY);
     m.hook<StanzaEvent>("presence/bare", contactPresence, CAPS_PRIORITY);
     m.hook<StanzaEvent>("presence/full", contactPresence, CAPS_PRIORITY);
     m.hook<SessionEvent>("c2s/closed", ({ session }) => {
       if (session.jid) forgetResource(session.jid);
+    });
+
+    // ---- the engine (shared by the IQ handlers and other modules) ----------------------------------
+
+    /** `wanted` configures a new node; for an existing one it is a precondition unless `internal`. */
+    const doPublish = async (owner: Jid, name: string, id: string, payload: Element, wanted: Partial<NodeConfig>, by: string, internal = false): Promise<void> => {
+      const payloadText = stanzaToText(payload);
+      const node = await lock.run(owner.toString(), async () => {
+        const nodes = await nodesOf(owner);
+        let node = nodes.get(name);
+        if (!node) {
+          node = await store.createNode(serviceOf(owner), name, { ...PEP_DEFAULT_CONFIG, ...wanted });
+          nodes.set(name, node);
+        } else if (!internal && !preconditionsMet(node.config, wanted)) {
+          throw pubsubError("conflict", "precondition-not-met");
+        }
+        await store.publish(serviceOf(owner), name, { id, publisher: owner.toString(), payload: payloadText }, itemLimit(node.config));
+        return node;
+      });
+      notifyInBackground(owner, name, node, () => eventElement(name, { items: [itemElement(id, stanzaFromText(payloadText) ?? undefined)] }));
+      await changed({ owner, node: name, published: { id, payload: stanzaFromText(payloadText)! }, by });
+    };
+
+    const doRetract = async (owner: Jid, name: string, ids: string[], notifyRetract: boolean, by: string): Promise<void> => {
+      const node = await lock.run(owner.toString(), async () => {
+        const node = (await nodesOf(owner)).get(name);
+        if (!node) throw new StanzaError("item-not-found");
+        const existing = await store.retract(serviceOf(owner), name, ids);
+        if (existing.length < ids.length) throw new StanzaError("item-not-found");
+        return node;
+      });
+      if (notifyRetract) notifyInBackground(owner, name, node, () => eventElement(name, { retract: ids }));
+      await changed({ owner, node: name, retracted: ids, by });
+    };
+
+    const engine: PepEngine = {
+      publish: async (owner, name, item, options, tag) => {
+        const id = item.id ?? newId();
+        await doPublish(owner.bare, name, id, item.payload, options, tag, true);
+        return id;
+      },
+      items: async (owner, name) => {
+        if (!(await nodesOf(owner.bare)).has(name)) return null;
+        const rows = await store.items(serviceOf(owner), name);
+        return rows.flatMap((r) => {
+          const payload = payloadOf(r);
+          return payload ? [{ id: r.id, payload }] : [];
+        });
+      },
+      retract: async (owner, name, ids, tag) => {
+        const existing = new Set((await store.items(serviceOf(owner), name, ids)).map((i) => i.id));
+        const present = ids.filter((id) => existing.has(id));
+        if (present.length > 0) await doRetract(owner.bare, name, present, true, tag);
+      },
+    };
+    m.hook<PepEngineRequest>(PEP_ENGINE_EVENT, (req) => {
+      req.engine = engine;
+      return true;
     });
 
     // ---- pubsub requests -----------------------------------------------------------------------------
@@ -280,23 +434,7 @@ export default defineModule({
       const id = items[0]!.attrs.id || newId();
       const optionsForm = options?.getChild("x", NS.dataForms);
       const wanted = optionsForm ? publishOptionsConfig(optionsForm) : {};
-      const payloadText = stanzaToText(payloads[0]!);
-      const node = await lock.run(owner.toString(), async () => {
-        const nodes = await nodesOf(owner);
-        let node = nodes.get(name);
-        if (!node) {
-          node = { config: { ...PEP_DEFAULT_CONFIG, ...wanted }, items: [], members: [] };
-          nodes.set(name, node);
-        } else if (!preconditionsMet(node.config, wanted)) {
-          throw pubsubError("conflict", "precondition-not-met");
-        }
-        node.items = node.items.filter((i) => i.id !== id);
-        node.items.push({ id, payload: payloadText });
-        node.items = node.items.slice(-itemLimit(node.config));
-        await save(owner, nodes);
-        return node;
-      });
-      notifyInBackground(owner, name, node, () => eventElement(name, { items: [itemElement(id, stanzaFromText(payloadText) ?? undefined)] }));
+      await doPublish(owner, name, id, payloads[0]!, wanted, owner.toString());
       return xml("pubsub", { xmlns: NS.pubsub }, xml("publish", { node: name }, xml("item", { id })));
     };
 
@@ -305,17 +443,8 @@ export default defineModule({
       const name = nodeName(retractEl);
       const ids = retractEl.getChildren("item").map((i) => i.attrs.id);
       if (ids.length === 0 || ids.some((id) => !id)) throw pubsubError("bad-request", "item-required");
-      const node = await lock.run(owner.toString(), async () => {
-        const nodes = await nodesOf(owner);
-        const node = nodes.get(name);
-        if (!node) throw new StanzaError("item-not-found");
-        if (ids.some((id) => !node.items.some((i) => i.id === id))) throw new StanzaError("item-not-found");
-        node.items = node.items.filter((i) => !ids.includes(i.id));
-        await save(owner, nodes);
-        return node;
-      });
       const notifyFlag = retractEl.attrs.notify;
-      if (notifyFlag === "true" || notifyFlag === "1") notifyInBackground(owner, name, node, () => eventElement(name, { retract: ids as string[] }));
+      await doRetract(owner, name, ids as string[], notifyFlag === "true" || notifyFlag === "1", owner.toString());
       return true;
     };
 
@@ -327,9 +456,44 @@ export default defineModule({
       await lock.run(owner.toString(), async () => {
         const nodes = await nodesOf(owner);
         if (nodes.has(name)) throw new StanzaError("conflict", "the node exists");
-        nodes.set(name, { config, items: [], members: [] });
-        await save(owner, nodes);
+        nodes.set(name, await store.createNode(serviceOf(owner), name, config));
       });
+      return true;
+    };
+
+    /** XEP-0060 §6.1: explicit subscription of the sender's own JID (full or bare, as asked). */
+    const subscribe = async (ev: IqEvent, el: Element): Promise<Element> => {
+      const owner = ev.to.bare;
+      const name = nodeName(el);
+      const jid = el.attrs.jid === undefined ? null : tryParseJid(el.attrs.jid);
+      if (!jid) throw pubsubError("bad-request", "jid-required");
+      // §6.1.3.1: only one's own JID may be subscribed.
+      if (!jid.bare.equals(ev.from.bare)) throw pubsubError("bad-request", "invalid-jid");
+      const node = (await nodesOf(owner)).get(name);
+      if (!node) throw new StanzaError("item-not-found");
+      const refused = await denial(owner, ev.from, node);
+      if (refused) throw refused;
+      const subid = await store.subscribe(serviceOf(owner), name, jid.toString(), newId());
+      // §6.1.7: the last published item goes to the new subscriber, after the IQ result.
+      if (node.config.sendLastPublishedItem !== "never") {
+        setImmediate(() => {
+          lastItemEvent(owner, name)
+            .then((event) => (event ? notifyTo(owner, jid.toString(), event) : undefined))
+            .catch((err: unknown) => m.log.error({ err }, "sending the last item to a subscriber failed"));
+        });
+      }
+      return xml("pubsub", { xmlns: NS.pubsub }, subscriptionElement(name, jid.toString(), "subscribed", subid));
+    };
+
+    const unsubscribe = async (ev: IqEvent, el: Element): Promise<true> => {
+      const owner = ev.to.bare;
+      const name = nodeName(el);
+      const jid = el.attrs.jid === undefined ? null : tryParseJid(el.attrs.jid);
+      if (!jid) throw pubsubError("bad-request", "jid-required");
+      if (!jid.bare.equals(ev.from.bare)) throw pubsubError("bad-request", "invalid-jid");
+      if (!(await nodesOf(owner)).has(name)) throw new StanzaError("item-not-found");
+      // §6.2.3.2: unsubscribing what is not subscribed.
+      if (!(await store.unsubscribe(serviceOf(owner), name, jid.toString()))) throw pubsubError("unexpected-request", "not-subscribed");
       return true;
     };
 
@@ -340,24 +504,60 @@ export default defineModule({
       if (retractEl) return retract(ev, retractEl);
       const createEl = ev.payload.getChild("create");
       if (createEl) return create(ev, createEl, ev.payload.getChild("configure"));
-      // XEP-0163 §4.1: contacts are subscribed through presence and caps, not explicitly.
+      const subscribeEl = ev.payload.getChild("subscribe");
+      if (subscribeEl) return subscribe(ev, subscribeEl);
+      const unsubscribeEl = ev.payload.getChild("unsubscribe");
+      if (unsubscribeEl) return unsubscribe(ev, unsubscribeEl);
       throw pubsubError("feature-not-implemented", "unsupported");
     }, { targets: ["self", "bare"] });
 
-    m.onIq("get", NS.pubsub, "pubsub", async (ev) => {
-      const itemsEl = ev.payload.getChild("items");
-      if (!itemsEl) throw pubsubError("feature-not-implemented", "unsupported");
+    const retrieve = async (ev: IqEvent, itemsEl: Element): Promise<Element> => {
       const owner = ev.to.bare;
       const name = nodeName(itemsEl);
       const max = parseMaxItems(itemsEl.attrs.max_items);
+      const rsm = parseRsmRequest(ev.payload.getChild("set", NS.rsm));
       const node = (await nodesOf(owner)).get(name);
       if (!node || !(await m.storage.users.exists(owner.domain, owner.local))) throw new StanzaError("item-not-found");
       const refused = await denial(owner, ev.from, node);
       if (refused) throw refused;
       const wantedIds = itemsEl.getChildren("item").map((i) => i.attrs.id).filter((id): id is string => id !== undefined);
-      let items = wantedIds.length > 0 ? node.items.filter((i) => wantedIds.includes(i.id)) : node.items;
+      let items = await store.items(serviceOf(owner), name, wantedIds.length > 0 ? wantedIds : undefined);
       if (max !== undefined) items = items.slice(-max);
-      return xml("pubsub", { xmlns: NS.pubsub }, xml("items", { node: name }, ...items.map((i) => itemElement(i.id, payloadOf(i)))));
+      const listing = xml("items", { node: name });
+      if (!rsm) {
+        for (const i of items.slice(-MAX_PAGE)) listing.append(itemElement(i.id, payloadOf(i)));
+        return xml("pubsub", { xmlns: NS.pubsub }, listing);
+      }
+      const { page, response } = pageOf(items, rsm, MAX_PAGE);
+      for (const i of page) listing.append(itemElement(i.id, payloadOf(i)));
+      return xml("pubsub", { xmlns: NS.pubsub }, listing, buildRsmResponse(response));
+    };
+
+    m.onIq("get", NS.pubsub, "pubsub", async (ev) => {
+      const itemsEl = ev.payload.getChild("items");
+      if (itemsEl) return retrieve(ev, itemsEl);
+      const subscriptions = ev.payload.getChild("subscriptions");
+      if (subscriptions) {
+        // §5.6: the requester's own subscriptions at this account's service.
+        const owner = ev.to.bare;
+        const mine = await store.subscriptionsOf(serviceOf(owner), ev.from.bare.toString());
+        const wanted = subscriptions.attrs.node;
+        const list = xml("subscriptions", { node: wanted });
+        for (const s of mine) if (wanted === undefined || s.node === wanted) list.append(subscriptionElement(s.node, s.jid, "subscribed", s.subid));
+        return xml("pubsub", { xmlns: NS.pubsub }, list);
+      }
+      const affiliations = ev.payload.getChild("affiliations");
+      if (affiliations) {
+        // §5.7: the requester's own affiliations.
+        const owner = ev.to.bare;
+        const list = xml("affiliations", {});
+        for (const [name, node] of await nodesOf(owner)) {
+          const a = affiliationOf(owner, node, ev.from);
+          if (a !== "none") list.append(xml("affiliation", { node: name, affiliation: a }));
+        }
+        return xml("pubsub", { xmlns: NS.pubsub }, list);
+      }
+      throw pubsubError("feature-not-implemented", "unsupported");
     }, { targets: ["self", "bare"] });
 
     // ---- owner use cases (XEP-0060 §8) ---------------------------------------------------------------
@@ -366,28 +566,40 @@ export default defineModule({
       const owner = ownerOnly(ev);
       const configure = ev.payload.getChild("configure");
       const affiliations = ev.payload.getChild("affiliations");
-      const el = configure ?? affiliations;
+      const subscriptions = ev.payload.getChild("subscriptions");
+      const el = configure ?? affiliations ?? subscriptions;
       if (!el) throw pubsubError("feature-not-implemented", "unsupported");
       const name = nodeName(el);
       const node = (await nodesOf(owner)).get(name);
       if (!node) throw new StanzaError("item-not-found");
       if (configure) return xml("pubsub", { xmlns: NS.pubsubOwner }, xml("configure", { node: name }, configForm(node.config)));
+      if (subscriptions) {
+        const subs = await store.subscribers(serviceOf(owner), name);
+        return xml("pubsub", { xmlns: NS.pubsubOwner }, xml("subscriptions", { node: name }, ...subs.map((s) => subscriptionElement(undefined, s.jid, "subscribed", s.subid))));
+      }
       return xml(
         "pubsub",
         { xmlns: NS.pubsubOwner },
-        xml("affiliations", { node: name }, xml("affiliation", { jid: owner.toString(), affiliation: "owner" }), ...node.members.map((jid) => xml("affiliation", { jid, affiliation: "member" }))),
+        xml(
+          "affiliations",
+          { node: name },
+          xml("affiliation", { jid: owner.toString(), affiliation: "owner" }),
+          ...[...node.affiliations].map(([jid, affiliation]) => xml("affiliation", { jid, affiliation })),
+        ),
       );
-    }, { targets: ["self"] });
+    }, { targets: ["self", "bare"] });
 
     m.onIq("set", NS.pubsubOwner, "pubsub", async (ev): Promise<true> => {
       const owner = ownerOnly(ev);
       const configure = ev.payload.getChild("configure");
       const del = ev.payload.getChild("delete");
+      const purge = ev.payload.getChild("purge");
       const affiliations = ev.payload.getChild("affiliations");
-      const el = configure ?? del ?? affiliations;
+      const el = configure ?? del ?? purge ?? affiliations;
       if (!el) throw pubsubError("feature-not-implemented", "unsupported");
       const name = nodeName(el);
-      const deleted = await lock.run(owner.toString(), async () => {
+      const s = serviceOf(owner);
+      const node = await lock.run(owner.toString(), async () => {
         const nodes = await nodesOf(owner);
         const node = nodes.get(name);
         if (!node) throw new StanzaError("item-not-found");
@@ -395,25 +607,39 @@ export default defineModule({
           const form = configure.getChild("x", NS.dataForms);
           if (!form) throw new StanzaError("bad-request", "a configuration form is needed");
           node.config = applyConfigForm(node.config, form);
-          node.items = node.items.slice(-itemLimit(node.config));
+          await store.setConfig(s, name, node.config);
+          await store.trim(s, name, itemLimit(node.config));
         } else if (del) {
           nodes.delete(name);
+          await store.deleteNode(s, name);
+        } else if (purge) {
+          await store.purge(s, name);
         } else {
+          const changes: [string, Affiliation | null][] = [];
           for (const a of affiliations!.getChildren("affiliation")) {
             const jid = a.attrs.jid === undefined ? null : tryParseJid(a.attrs.jid);
             if (!jid) throw new StanzaError("jid-malformed");
-            const bare = jid.bare.toString();
-            node.members = node.members.filter((j) => j !== bare);
-            if (a.attrs.affiliation === "member" || a.attrs.affiliation === "publisher") node.members.push(bare);
-            else if (a.attrs.affiliation !== "none") throw new StanzaError("not-acceptable", "affiliations here are member or none");
+            const value = a.attrs.affiliation;
+            if (value === "none") changes.push([jid.bare.toString(), null]);
+            else if (value === "member" || value === "publisher" || value === "outcast") changes.push([jid.bare.toString(), value]);
+            else throw new StanzaError("not-acceptable", "affiliations here are member, publisher, outcast or none");
+          }
+          for (const [jid, value] of changes) {
+            await store.setAffiliation(s, name, jid, value);
+            if (value === null) node.affiliations.delete(jid);
+            else node.affiliations.set(jid, value);
           }
         }
-        await save(owner, nodes);
-        return del ? node : null;
+        return node;
       });
-      if (deleted) notifyInBackground(owner, name, deleted, () => eventElement(name, { delete: true }));
+      if (del) {
+        notifyInBackground(owner, name, node, () => eventElement(name, { delete: true }));
+        await changed({ owner, node: name, deleted: true, by: owner.toString() });
+      } else if (purge) {
+        notifyInBackground(owner, name, node, () => eventElement(name, { purge: true }));
+      }
       return true;
-    }, { targets: ["self"] });
+    }, { targets: ["self", "bare"] });
 
     // ---- discovery (XEP-0060 §5.2-§5.4 on the account) ----------------------------------------------
 

@@ -8,10 +8,17 @@
 // exist is <service-unavailable/>, as RFC 6121 §8.5.1 says for IQs to a missing account.
 import { defineModule } from "../../core/module.ts";
 import { NS } from "../../../protocol/ns.ts";
-import { xml } from "../../../protocol/xml/element.ts";
+import { xml, type Element } from "../../../protocol/xml/element.ts";
 import { StanzaError } from "../../../protocol/errors.ts";
 import { vcardFromText, vcardToText } from "./stored.ts";
 import type { Jid } from "../../../protocol/jid.ts";
+
+/** Fired after an account published its vCard. */
+export const VCARD_UPDATED_EVENT = "vcard/updated";
+export interface VCardUpdatedEvent {
+  jid: Jid;
+  vcard: Element;
+}
 
 export default defineModule({
   name: "vcard",
@@ -49,6 +56,8 @@ export default defineModule({
       "vCard",
       async (ev): Promise<true> => {
         await m.storage.vcards.set(ev.to.domain, ev.to.local, vcardToText(ev.payload));
+        // Listeners (the avatar module's XEP-0398 conversion) follow the account's vCard.
+        await m.fire<VCardUpdatedEvent>(VCARD_UPDATED_EVENT, { jid: ev.to.bare, vcard: ev.payload });
         return true;
       },
       { targets: ["self"] },

@@ -17,16 +17,18 @@ import presence from "../../../server/modules/presence/index.ts";
 import message from "../../../server/modules/message/index.ts";
 import disco from "../../../server/modules/disco/index.ts";
 import pep from "../../../server/modules/pep/index.ts";
+import register from "../../../server/modules/register/index.ts";
+import type { PubSubTables } from "../../../server/modules/pep/store.ts";
 
 let t: TestServer;
 before(async () => {
-  t = await startTestServer({ modules: [roster, presence, message, disco, pep] });
+  t = await startTestServer({ modules: [roster, presence, message, disco, pep, register] });
 });
 after(async () => {
   await t.stop();
 });
 
-const { account, bare, connected, setSubscription } = accountsOn(() => t);
+const { account, bare, connected, setSubscription, settle } = accountsOn(() => t);
 
 const DEVICES = "eu.siacs.conversations.axolotl.devicelist";
 const BUNDLE = (id: number) => `eu.siacs.conversations.axolotl.bundles:${id}`;
@@ -177,6 +179,22 @@ describe("an OMEMO-style flow over PEP (XEP-0163, XEP-0384 passthrough)", () => 
   });
 });
 
+describe("last published item on subscription approval (XEP-0163 §4.3.1)", () => {
+  test("a contact whose subscription is approved gets the last item at its +notify resources", async () => {
+    const romeo = await account("romeo");
+    const juliet = await account("juliet");
+    const j = await onlineWithCaps(juliet, "a", []);
+    await publish(j, NS.nick, xml("nick", { xmlns: NS.nick }, "Jules"), { id: "current" });
+    const r = await onlineWithCaps(romeo, "a", [NS.nick]);
+    assert.ok(await r.nothing(isEvent(bare(juliet), NS.nick)));
+    r.send(xml("presence", { type: "subscribe", to: bare(juliet) }));
+    await j.next((el) => el.name === "presence" && el.attrs.type === "subscribe");
+    j.send(xml("presence", { type: "subscribed", to: bare(romeo) }));
+    const event = await r.next(isEvent(bare(juliet), NS.nick));
+    assert.equal(event.getChild("event", NS.pubsubEvent)!.getChild("items")!.getChild("item")!.getChildText("nick"), "Jules");
+  });
+});
+
 describe("publish-options, items, retract, configure, delete (XEP-0060 §6.5, §7, §8)", () => {
   test("preconditions that do not match the node are <conflict/><precondition-not-met/>", async () => {
     const j = await onlineWithCaps(await account("juliet"), "a", []);
@@ -269,7 +287,152 @@ describe("discovery and storage", () => {
     const nodes = listing.getChild("query", NS.discoItems)!.getChildren("item").map((i) => i.attrs.node);
     assert.ok(nodes.includes("urn:example:visible"));
     assert.ok(!nodes.includes("urn:example:secret"));
-    const stored = (await t.server.storage.kv.get("pep", t.domain, juliet, "nodes")) as Record<string, unknown>;
-    assert.ok(stored && "urn:example:visible" in stored);
+    // Nodes and items live in the pubsub tables, not in the key-value store.
+    const rows = await t.server.storage.db.withTables<PubSubTables>().selectFrom("pubsub_items").select(["node", "payload"]).where("host", "=", t.domain).where("username", "=", juliet).execute();
+    assert.ok(rows.some((r) => r.node === "urn:example:visible" && r.payload.includes("urn:example")));
+    assert.equal(await t.server.storage.kv.get("pep", t.domain, juliet, "nodes"), undefined);
+  });
+});
+
+function owner(c: XmppClient, child: Element): Promise<Element> {
+  return c.iq(xml("iq", { type: "set" }, xml("pubsub", { xmlns: NS.pubsubOwner }, child)));
+}
+
+function configureForm(fields: Record<string, string>): Element {
+  return xml("x", { xmlns: NS.dataForms, type: "submit" },
+    xml("field", { var: "FORM_TYPE", type: "hidden" }, xml("value", {}, NS.pubsubNodeConfig)),
+    ...Object.entries(fields).map(([k, v]) => xml("field", { var: k }, xml("value", {}, v))));
+}
+
+function rsmSet(children: Record<string, string>): Element {
+  return xml("set", { xmlns: NS.rsm }, ...Object.entries(children).map(([k, v]) => xml(k, {}, v)));
+}
+
+async function page(c: XmppClient, to: string, node: string, set: Element): Promise<{ ids: string[]; first?: string; last?: string; count?: string; index?: string }> {
+  const reply = await c.iq(xml("iq", { type: "get", to }, xml("pubsub", { xmlns: NS.pubsub }, xml("items", { node }), set)));
+  const rsm = reply.getChild("pubsub", NS.pubsub)!.getChild("set", NS.rsm);
+  return {
+    ids: itemIds(reply),
+    first: rsm?.getChildText("first") ?? undefined,
+    last: rsm?.getChildText("last") ?? undefined,
+    count: rsm?.getChildText("count") ?? undefined,
+    index: rsm?.getChild("first")?.attrs.index,
+  };
+}
+
+describe("RSM, subscriptions, configure, purge (XEP-0060 §6.1, §6.2, §6.5.4, §8.2, §8.5; XEP-0059)", () => {
+  test("items are paged with RSM in publication order, forwards and backwards", async () => {
+    const { romeo, juliet } = await pair();
+    const j = await connected(juliet);
+    const r = await connected(romeo);
+    const ids = ["i1", "i2", "i3", "i4", "i5"];
+    for (const id of ids) await publish(j, "urn:example:paged", xml("x", { xmlns: "urn:example" }, id), { id, options: { "pubsub#max_items": "max" } });
+    // Republishing an id moves it to the end.
+    await publish(j, "urn:example:paged", xml("x", { xmlns: "urn:example" }, "again"), { id: "i2" });
+    const first = await page(r, bare(juliet), "urn:example:paged", rsmSet({ max: "2" }));
+    assert.deepEqual(first, { ids: ["i1", "i3"], first: "i1", last: "i3", count: "5", index: "0" });
+    const second = await page(r, bare(juliet), "urn:example:paged", rsmSet({ max: "2", after: "i3" }));
+    assert.deepEqual(second.ids, ["i4", "i5"]);
+    const third = await page(r, bare(juliet), "urn:example:paged", rsmSet({ max: "2", after: "i5" }));
+    assert.deepEqual(third.ids, ["i2"]);
+    const lastPage = await r.iq(xml("iq", { type: "get", to: bare(juliet) }, xml("pubsub", { xmlns: NS.pubsub }, xml("items", { node: "urn:example:paged" }), xml("set", { xmlns: NS.rsm }, xml("max", {}, "2"), xml("before")))));
+    assert.deepEqual(itemIds(lastPage), ["i5", "i2"]);
+    const byIndex = await page(r, bare(juliet), "urn:example:paged", rsmSet({ max: "1", index: "3" }));
+    assert.deepEqual(byIndex.ids, ["i5"]);
+    assertError(await r.iq(xml("iq", { type: "get", to: bare(juliet) }, xml("pubsub", { xmlns: NS.pubsub }, xml("items", { node: "urn:example:paged" }), rsmSet({ after: "nope" })))), "item-not-found");
+  });
+
+  test("an explicit subscriber gets the last item, then every notification without caps, until it unsubscribes", async () => {
+    const j = await connected(await account("juliet"));
+    const stranger = await connected(await account("stranger"));
+    const owner_ = bare(j.jid!.split("/")[0]!.split("@")[0]!);
+    await publish(j, "urn:example:feed", xml("x", { xmlns: "urn:example" }, "one"), { id: "one", options: { ...OPEN, "pubsub#max_items": "10" } });
+    const sub = await stranger.iq(xml("iq", { type: "set", to: owner_ }, xml("pubsub", { xmlns: NS.pubsub }, xml("subscribe", { node: "urn:example:feed", jid: stranger.jid! }))));
+    const subscription = sub.getChild("pubsub", NS.pubsub)!.getChild("subscription")!;
+    assert.equal(subscription.attrs.subscription, "subscribed");
+    assert.equal(subscription.attrs.jid, stranger.jid);
+    assert.ok(subscription.attrs.subid);
+    const last = await stranger.next(isEvent(owner_, "urn:example:feed"));
+    assert.equal(last.getChild("event", NS.pubsubEvent)!.getChild("items")!.getChild("item")!.attrs.id, "one");
+    await publish(j, "urn:example:feed", xml("x", { xmlns: "urn:example" }, "two"), { id: "two" });
+    const live = await stranger.next(isEvent(owner_, "urn:example:feed"));
+    assert.equal(live.getChild("event", NS.pubsubEvent)!.getChild("items")!.getChild("item")!.attrs.id, "two");
+
+    const mine = await stranger.iq(xml("iq", { type: "get", to: owner_ }, xml("pubsub", { xmlns: NS.pubsub }, xml("subscriptions"))));
+    assert.deepEqual(mine.getChild("pubsub", NS.pubsub)!.getChild("subscriptions")!.getChildren("subscription").map((s) => s.attrs.node), ["urn:example:feed"]);
+    const listed = await j.iq(xml("iq", { type: "get" }, xml("pubsub", { xmlns: NS.pubsubOwner }, xml("subscriptions", { node: "urn:example:feed" }))));
+    assert.deepEqual(listed.getChild("pubsub", NS.pubsubOwner)!.getChild("subscriptions")!.getChildren("subscription").map((s) => s.attrs.jid), [stranger.jid]);
+
+    // Another's JID cannot be subscribed.
+    const forged = await stranger.iq(xml("iq", { type: "set", to: owner_ }, xml("pubsub", { xmlns: NS.pubsub }, xml("subscribe", { node: "urn:example:feed", jid: owner_ }))));
+    assert.equal(parseStanzaError(forged)?.appSpecific?.getName(), "invalid-jid");
+
+    const unsub = await stranger.iq(xml("iq", { type: "set", to: owner_ }, xml("pubsub", { xmlns: NS.pubsub }, xml("unsubscribe", { node: "urn:example:feed", jid: stranger.jid! }))));
+    assert.equal(unsub.attrs.type, "result");
+    await publish(j, "urn:example:feed", xml("x", { xmlns: "urn:example" }, "three"), { id: "three" });
+    await settle(j);
+    assert.ok(await stranger.nothing(isEvent(owner_, "urn:example:feed")));
+    const again = await stranger.iq(xml("iq", { type: "set", to: owner_ }, xml("pubsub", { xmlns: NS.pubsub }, xml("unsubscribe", { node: "urn:example:feed", jid: stranger.jid! }))));
+    assert.equal(parseStanzaError(again)?.appSpecific?.getName(), "not-subscribed");
+  });
+
+  test("subscribing needs read access: presence nodes refuse strangers", async () => {
+    const j = await connected(await account("juliet"));
+    const stranger = await connected(await account("stranger"));
+    const owner_ = j.jid!.split("/")[0]!;
+    await publish(j, "urn:example:private", xml("x", { xmlns: "urn:example" }));
+    const reply = await stranger.iq(xml("iq", { type: "set", to: owner_ }, xml("pubsub", { xmlns: NS.pubsub }, xml("subscribe", { node: "urn:example:private", jid: stranger.jid! }))));
+    assertError(reply, "not-authorized");
+  });
+
+  test("configure changes the access model and trims to a lower max_items; purge empties; delete forgets", async () => {
+    const { romeo, juliet } = await pair();
+    const j = await connected(juliet);
+    const stranger = await connected(await account("stranger"));
+    for (const id of ["a", "b", "c"]) await publish(j, "urn:example:cfg2", xml("x", { xmlns: "urn:example" }, id), { id, options: { "pubsub#max_items": "5" } });
+    assertError(await items(stranger, bare(juliet), "urn:example:cfg2"), "not-authorized");
+    assert.equal((await owner(j, xml("configure", { node: "urn:example:cfg2" }, configureForm({ "pubsub#access_model": "open", "pubsub#max_items": "2" })))).attrs.type, "result");
+    assert.deepEqual(itemIds(await items(stranger, bare(juliet), "urn:example:cfg2")), ["b", "c"]);
+    assertError(await owner(j, xml("configure", { node: "urn:example:cfg2" }, configureForm({ "pubsub#access_model": "everyone" }))), "not-acceptable");
+    // Another account cannot configure it.
+    assertError(await stranger.iq(xml("iq", { type: "set", to: bare(juliet) }, xml("pubsub", { xmlns: NS.pubsubOwner }, xml("configure", { node: "urn:example:cfg2" }, configureForm(OPEN))))), "forbidden");
+
+    const r = await onlineWithCaps(romeo, "p", ["urn:example:cfg2"]);
+    assert.equal((await owner(j, xml("purge", { node: "urn:example:cfg2" }))).attrs.type, "result");
+    await r.next((el) => el.getChild("event", NS.pubsubEvent)?.getChild("purge")?.attrs.node === "urn:example:cfg2");
+    assert.deepEqual(itemIds(await items(stranger, bare(juliet), "urn:example:cfg2")), []);
+
+    assert.equal((await owner(j, xml("delete", { node: "urn:example:cfg2" }))).attrs.type, "result");
+    assertError(await items(stranger, bare(juliet), "urn:example:cfg2"), "item-not-found");
+    // A node of the same name created afterwards starts with the defaults again.
+    await publish(j, "urn:example:cfg2", xml("x", { xmlns: "urn:example" }));
+    assertError(await items(stranger, bare(juliet), "urn:example:cfg2"), "not-authorized");
+  });
+
+  test("XEP-0223: a private node (whitelist, persistent) is read by the owner only, and publish-options guard it", async () => {
+    const { romeo, juliet } = await pair();
+    const j = await connected(juliet);
+    const r = await connected(romeo);
+    const PRIVATE = { "pubsub#persist_items": "true", "pubsub#access_model": "whitelist" };
+    assert.equal((await publish(j, "urn:example:secrets", xml("s", { xmlns: "urn:example" }, "mine"), { id: "current", options: PRIVATE })).attrs.type, "result");
+    assert.equal(parseStanzaError(await items(r, bare(juliet), "urn:example:secrets"))?.appSpecific?.getName(), "closed-node");
+    assert.deepEqual(itemIds(await items(j, "", "urn:example:secrets")), ["current"]);
+    // A node that is not private fails the precondition instead of leaking the data.
+    await publish(j, "urn:example:public", xml("s", { xmlns: "urn:example" }));
+    assert.equal(parseStanzaError(await publish(j, "urn:example:public", xml("s", { xmlns: "urn:example" }, "secret"), { options: PRIVATE }))?.appSpecific?.getName(), "precondition-not-met");
+  });
+
+  test("deleting the account in-band removes its nodes, items and affiliations from the tables", async () => {
+    const user = await account("ghost");
+    const c = await connected(user);
+    await publish(c, "urn:example:gone", xml("x", { xmlns: "urn:example" }), { options: { "pubsub#access_model": "whitelist" } });
+    await owner(c, xml("affiliations", { node: "urn:example:gone" }, xml("affiliation", { jid: "friend@example.org", affiliation: "member" })));
+    const db = t.server.storage.db.withTables<PubSubTables>();
+    const count = async (table: "pubsub_nodes" | "pubsub_items" | "pubsub_affiliations") =>
+      (await db.selectFrom(table).select("node").where("host", "=", t.domain).where("username", "=", user).execute()).length;
+    assert.equal(await count("pubsub_items"), 1);
+    const removed = await c.iq(xml("iq", { type: "set" }, xml("query", { xmlns: NS.register }, xml("remove"))));
+    assert.equal(removed.attrs.type, "result");
+    for (const table of ["pubsub_nodes", "pubsub_items", "pubsub_affiliations"] as const) assert.equal(await count(table), 0, table);
   });
 });
