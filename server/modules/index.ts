@@ -19,6 +19,36 @@ import disco from "./disco/index.ts";
 import muc from "./muc/index.ts";
 import blocking from "./blocking/index.ts";
 import pep from "./pep/index.ts";
+import privateStorage from "./private/index.ts";
+import bookmarks from "./bookmarks/index.ts";
+import avatar from "./avatar/index.ts";
 import upload from "./upload/index.ts";
+import push from "./push/index.ts";
+import pushAppserver from "./push-appserver/index.ts";
 
-export const builtinModules: ModuleDefinition[] = [ping, roster, presence, message, offline, mam, carbons, csi, version, time, last, vcard, register, sm, disco, muc, blocking, pep, upload];
+export const builtinModules: ModuleDefinition[] = [
+  ping,
+  roster,
+  presence,
+  message,
+  offline,
+  mam,
+  carbons,
+  csi,
+  version,
+  time,
+  last,
+  vcard,
+  register,
+  sm,
+  disco,
+  muc,
+  blocking,
+  pep,
+  privateStorage,
+  bookmarks,
+  avatar,
+  upload,
+  push,
+  pushAppserver,
+];
