@@ -12,10 +12,12 @@ import { parseArgs } from "node:util";
 import { spawnSync } from "node:child_process";
 import { ALL_CPUS, Ejabberd, Prosody, ensurePackages, postgresAvailable, type ReferenceServer } from "./reference/servers.ts";
 import { ParleyServer } from "./parley.ts";
-import { GENERATOR_CPU, REPO, SERVER_CPU, log, machineDescription, mamMeasured, mucStatus, parleyHasModule, runGenerator, runMamBenchmark, waitForLogin, waitForQuiet, type Target } from "./harness.ts";
-import { METRICS, checkTargets, columnName, comparisonRows, formatNumber, generatorPeak, markdownTable, ratio, targetsTable, type Column, type RunRecord } from "./report.ts";
+import { GENERATOR_CPU, REPO, SERVER_CPU, log, machineDescription, mamMeasured, parleyHasModule, runGenerator, runMamBenchmark, waitForLogin, waitForQuiet, type Target } from "./harness.ts";
+import { METRICS, MUC_TARGET_OCCUPANTS, checkTargets, columnName, comparisonRows, formatNumber, generatorPeak, markdownTable, mucNotes, mucSize, mucTarget, ratio, targetsTable, type Column, type RunRecord } from "./report.ts";
 import { roundRate } from "./load/schedule.ts";
+import { updateReadme } from "./readme.ts";
 import { GENERATOR_SATURATED_PCT } from "./scenarios/chat.ts";
+import { MIN_MESSAGES_PER_STEP } from "./scenarios/muc.ts";
 
 const OPTIONS = {
   rounds: { type: "string", default: "3" },
@@ -32,6 +34,11 @@ const OPTIONS = {
   refine: { type: "string", default: "3" },
   "max-rate": { type: "string", default: "100000" },
   scenarios: { type: "string", default: "login,chat,muc,mam" },
+  /** Room sizes of the muc scenario (one room, occupants added size by size). */
+  "muc-occupants": { type: "string", default: "100,1000" },
+  /** First rate of the muc find-max ramp, offered deliveries per second (then × factor). */
+  "muc-start-rate": { type: "string", default: "300" },
+  "muc-max-rate": { type: "string", default: "1000000" },
   /** Archive sizes for bench/mam.ts (Parley only, storage API), once after the rounds; "" skips it. */
   "mam-messages": { type: "string", default: "1000000" },
   dir: { type: "string", default: "/tmp/parley-bench-compare" },
@@ -97,10 +104,10 @@ async function main(): Promise<number> {
       started: statSync(values["from-records"]).birthtime,
       notes: [],
       mam: null,
-      muc: null,
       values: { logins: Number(values.logins), chatClients: Number(values["chat-clients"]), factor: Number(values.factor), stepDuration: Number(values["step-duration"]), refine: Number(values.refine) },
     });
     writeFileSync(resolve(REPO, values.out), markdown);
+    if (values.out === OPTIONS.out.default) updateReadme(join(REPO, "README.md"), resolve(REPO, values.out));
     process.stdout.write(markdown);
     return 0;
   }
@@ -140,13 +147,16 @@ async function measure(entries: Entry[], values: Values, dir: string, notes: str
   const logins = Number(values.logins);
   const chatClients = Number(values["chat-clients"]);
   const factor = Number(values.factor);
+  const mucOccupants = scenarios.has("muc") ? Math.max(...values["muc-occupants"].split(",").filter(Boolean).map(Number)) : 0;
+  // Accounts the SQL variants get (default storage gets --accounts): enough for every scenario but idle memory.
+  const needed = Math.max(logins, chatClients, mucOccupants);
 
   // ---- setup: every server gets its accounts once (all at once, on every CPU: this part is not
   // measured); its data then lives across its turns.
   await Promise.all(
     entries.map(async (e) => {
       const s = e.server;
-      const count = e.isDefault ? accounts : Math.max(logins, chatClients);
+      const count = e.isDefault ? Math.max(accounts, mucOccupants) : needed;
       log(`${s.name} ${s.storage}: setting up on ${s.host}, ${count} accounts`);
       await s.setup();
       if (s instanceof ParleyServer) {
@@ -160,7 +170,7 @@ async function measure(entries: Entry[], values: Values, dir: string, notes: str
         // Each of these accounts has its own salt: learn the SCRAM keys of the ones measured
         // logins use now, so that no measured login costs the generator a PBKDF2.
         const target: Target = { server: s.name, storage: s.storage, host: s.host, port: s.port, directTlsPort: s.directTlsPort, domain: s.domain, pid: () => null, postgresDatabase: null };
-        const warm = Math.min(count, Math.max(logins, chatClients));
+        const warm = Math.min(count, needed);
         await runGenerator(target, "warm", ["--prefix", PREFIX, "--password", PASSWORD, "--accounts", String(count), "--logins", String(warm), "--key-cache", keyCacheFile(dir, e.key)], join(dir, "results", `${e.key}-warm.json`));
       } finally {
         await s.stop();
@@ -186,7 +196,7 @@ async function measure(entries: Entry[], values: Values, dir: string, notes: str
       try {
         const target: Target = { server: s.name, storage: s.storage, host: s.host, port: s.port, directTlsPort: s.directTlsPort, domain: s.domain, pid: () => s.pid(), postgresDatabase: s.postgresDatabase };
         await waitForLogin(target, { username: `${PREFIX}0`, password: PASSWORD });
-        const available = e.isDefault ? accounts : Math.max(logins, chatClients);
+        const available = e.isDefault ? Math.max(accounts, mucOccupants) : needed;
         const common = ["--prefix", PREFIX, "--password", PASSWORD, "--accounts", String(available), "--concurrency", values.concurrency, "--key-cache", keyCacheFile(dir, e.key)];
         const tag = `${e.key}-r${round}`;
         if (scenarios.has("login")) {
@@ -213,6 +223,30 @@ async function measure(entries: Entry[], values: Values, dir: string, notes: str
           record.chat = report.chat;
           for (const v of report.chat?.variants ?? []) lastMax.set(`${e.key}/${v.variant}`, v.findMax?.maxPassingRate ?? startRate);
         }
+        if (scenarios.has("muc")) {
+          // Like chat: after round 1 the ramp starts one coarse step below the smallest of the
+          // last round's maxima (the largest room's, as a rule).
+          const mucStart = Number(values["muc-start-rate"]);
+          const previous = lastMax.get(`${e.key}/muc`);
+          const start = round === 1 || previous === undefined ? mucStart : Math.max(mucStart, roundRate(previous / factor));
+          try {
+            const report = await runGenerator(
+              target,
+              "muc",
+              [
+                ...common, "--occupants", values["muc-occupants"], "--muc-domain", s.mucDomain, "--find-max", "--duration", values["step-duration"], "--warmup", "2",
+                "--start-rate", String(start), "--factor", String(factor), "--refine", values.refine, "--max-rate", values["muc-max-rate"],
+              ],
+              join(dir, "results", `${tag}-muc.json`),
+            );
+            record.muc = report.muc;
+            const maxima = (report.muc?.sizes ?? []).map((size) => size.findMax?.maxPassingRate ?? mucStart);
+            if (maxima.length) lastMax.set(`${e.key}/muc`, Math.min(...maxima));
+          } catch (err) {
+            record.unavailable.muc = `${s.name} ${s.storage}: the muc scenario failed (${(err as Error).message})`;
+            log(record.unavailable.muc);
+          }
+        }
         if (s.name === "Parley" && !parleyHasModule("mam")) record.unavailable.archive = "Parley has no MAM module yet: its 'archiving on' chat runs archive nothing";
       } finally {
         await s.stop();
@@ -231,9 +265,10 @@ async function measure(entries: Entry[], values: Values, dir: string, notes: str
     const postgres = entries.some((e) => e.key === "parley-pg") ? runMamBenchmark(sizes, "postgres") : null;
     mam = { sections: [...sqlite.sections, ...(postgres?.sections ?? [])], worst: sqlite.worstP99, unavailable: sqlite.unavailable };
   }
-  const muc = scenarios.has("muc") ? mucStatus() : null;
-  const markdown = resultsMarkdown({ records, started, notes, mam, muc, values: { logins, chatClients, factor, stepDuration: Number(values["step-duration"]), refine: Number(values.refine) } });
+  const markdown = resultsMarkdown({ records, started, notes, mam, values: { logins, chatClients, factor, stepDuration: Number(values["step-duration"]), refine: Number(values.refine) } });
   writeFileSync(resolve(REPO, values.out), markdown);
+  // The README shows the latest full comparison (a run written elsewhere is a trial).
+  if (values.out === OPTIONS.out.default) updateReadme(join(REPO, "README.md"), resolve(REPO, values.out));
   process.stdout.write(`\n${markdown}\n`);
   log(`wrote ${values.out}; raw figures in ${join(dir, "results")}`);
   return 0;
@@ -244,7 +279,6 @@ interface Summary {
   started: Date;
   notes: string[];
   mam: { sections: string[]; worst: Map<number, number>; unavailable?: string } | null;
-  muc: string | null;
   values: { logins: number; chatClients: number; factor: number; stepDuration: number; refine: number };
 }
 
@@ -253,6 +287,7 @@ function resultsMarkdown(summary: Summary): string {
     ...summary,
     rounds: Math.max(0, ...summary.records.map((r) => r.round)),
     loads: [...new Map(summary.records.map((r) => [r.round, r.load])).values()],
+    mucSizes: [...new Set(summary.records.flatMap((r) => r.muc?.sizes.map((z) => z.occupants) ?? []))].map((n) => formatNumber(n, 0)).join(" and then ") || "no",
   };
   const columns: Column[] = [];
   for (const r of s.records) if (!columns.some((c) => c.server === r.server && c.storage === r.storage)) columns.push({ server: r.server, storage: r.storage });
@@ -296,6 +331,10 @@ function resultsMarkdown(summary: Summary): string {
   const rss10k = spreads.get("rss-10k")?.get(parleyColumns.find((c) => c.includes("SQLite")) ?? "")?.median ?? null;
   const bestArchive = parley.map((r) => r.chat?.variants.find((v) => v.variant === "archive")?.findMax?.best ?? null).filter((b) => b !== null);
   const medianBest = bestArchive.sort((a, b) => a.rate - b.rate)[Math.floor(bestArchive.length / 2)] ?? null;
+  // MUC: the 100-occupant room of the median round (by its highest passing rate).
+  const mucRooms = parley.map((r) => mucSize(r, MUC_TARGET_OCCUPANTS)).filter((m) => m !== null);
+  const medianMuc = mucRooms.sort((a, b) => (a.findMax?.maxPassingRate ?? 0) - (b.findMax?.maxPassingRate ?? 0))[Math.floor(mucRooms.length / 2)] ?? null;
+  const mucCheck = parley.some((r) => r.muc) ? mucTarget(medianMuc) : { measured: "not measured in this run", met: null };
   out.push("## Parley's targets (issue 5)");
   out.push(
     targetsTable(
@@ -305,7 +344,8 @@ function resultsMarkdown(summary: Summary): string {
           archiveUnavailable: parley.some((r) => r.unavailable.archive) ? "not available (Parley has no MAM module yet)" : undefined,
           starttlsLogins: parleyLogins,
           rss10k,
-          muc: s.muc ?? "not measured",
+          muc: mucCheck.measured,
+          mucMet: mucCheck.met ?? undefined,
           mam: s.mam ? (s.mam.unavailable ?? mamMeasured(s.mam.worst)) : "not measured in this run",
           mamMet: s.mam?.worst.has(1_000_000) ? s.mam.worst.get(1_000_000)! < 20 : undefined,
         },
@@ -318,7 +358,7 @@ function resultsMarkdown(summary: Summary): string {
     "The chat row of this table uses the find-max step of the median round (the highest rate that kept p99 ≤ 100 ms); `npm run bench` also runs a fixed 10,000 msgs/s step against Parley alone.",
   );
 
-  const notes = [...s.notes];
+  const notes = [...s.notes, ...mucNotes(s.records)];
   const unavailable = new Set(s.records.flatMap((r) => Object.values(r.unavailable)));
   for (const u of unavailable) notes.push(u);
   const saturated = s.records.filter((r) => (generatorPeak(r) ?? 0) >= GENERATOR_SATURATED_PCT);
@@ -328,7 +368,7 @@ function resultsMarkdown(summary: Summary): string {
     [
       `- login: ${formatNumber(s.values.logins, 0)} accounts log in with STARTTLS, then ${formatNumber(s.values.logins, 0)} with Direct TLS (XEP-0368), SCRAM-SHA-1, bind, initial presence; 32 logins in flight. Memory is the server's VmRSS growth over its RSS before any connection, per idle authenticated connection; 10,000 connections only on default storage in round 1.`,
       `- chat: ${formatNumber(s.values.chatClients, 0)} accounts in ${s.values.chatClients / 2} pairs send chat messages to each other's bare JID, open-loop at a fixed aggregate rate, each body stamped with the time it was due; latency runs from that time to arrival (no coordinated omission). Find-max steps of ${s.values.stepDuration} s, each ${s.values.factor}× the last, stop at the first step with p99 > 100 ms or loss > 0.1%; then up to ${s.values.refine} rates between the last that passed and the one that failed are tried; the highest passing rate is reported. Loss counts messages not delivered within 3 s after the last was due; a server still working off a backlog gets up to a minute before the next step. "Archiving on" is each server's default (ejabberd: mod_mam with default: always, see bench/reference/ejabberd.yml); "<no-store/>" adds XEP-0334's hint.`,
-      `- muc: ${s.muc ?? "not measured"}.`,
+      `- muc: one room, bench@conference.<domain> on each server's own MUC service, filled to ${s.mucSizes} occupants in turn (more join between sizes), one of whom sends: the room's creator, which made it an instant room; every occupant joined asking for no history, and measuring began only once each had its self-presence (status 110). The sender posts groupchat messages open-loop, each body stamped with the time it was due; a delivery is one message reaching one occupant (the sender's own echo included), and latency runs from the due time to each arrival. Rates are offered deliveries per second (messages per second × occupants); find-max as for chat (steps of ${s.values.stepDuration} s, or of ${MIN_MESSAGES_PER_STEP} messages when that takes longer, each ${s.values.factor}× the last, then up to ${s.values.refine} refinements), stopping at p99 > 100 ms or more than 0.1% of deliveries missing 3 s after the last message was due. Configurations: bench/reference/ (Prosody's muc component, ejabberd's mod_muc, both with their occupant limits raised) and Parley's default MUC module.`,
       "- mam: bench/mam.ts (Parley only): 50-message pages through Parley's archive store, SQLite and PostgreSQL; see below.",
       "- Configurations: bench/reference/ (Prosody, ejabberd) and bench/parley.ts (Parley: only per-connection rate limits and login timeouts raised). Every figure of every round is kept as JSON in the run directory.",
       ...notes.map((n) => `- ${n}`),

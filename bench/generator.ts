@@ -1,4 +1,4 @@
-// The load generator of issue 5 as a command: runs one scenario (login or chat) against any XMPP
+// The load generator of issue 5 as a command: runs one scenario (login, chat or muc) against any XMPP
 // server on a loopback address, by address, ports, domain and account names, and writes its
 // figures as JSON. bench/run.ts and bench/compare.ts start it pinned to its own CPU
 // (`taskset -c 1`), away from the server's.
@@ -6,6 +6,8 @@
 //   node --import tsx bench/generator.ts login --host 127.0.0.1 --port 5222 --tls-port 5223 \
 //     --domain localhost --prefix bench --password bench-pass --accounts 10000 --server-pid 1234
 //   node --import tsx bench/generator.ts chat ... --clients 200 --find-max --variants archive,no-store
+//   node --import tsx bench/generator.ts muc ... --occupants 100,1000 --muc-domain conference.localhost --find-max
+//     (for muc, --rate, --start-rate and --max-rate are offered deliveries per second)
 //
 // Every option has a default (see OPTIONS); --help lists them.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -17,6 +19,7 @@ import { rampRates } from "./load/schedule.ts";
 import { benchAccounts, sleep } from "./scenarios/common.ts";
 import { loginBatch, loginScenario, closeAll, type LoginBatchResult, type LoginScenarioResult } from "./scenarios/login.ts";
 import { ChatRun, describeStep, type ChatStepResult, type FindMaxResult } from "./scenarios/chat.ts";
+import { MucRoom, describeJoin, describeMucStep, type MucFindMaxResult, type MucJoinResult, type MucStepResult } from "./scenarios/muc.ts";
 
 const OPTIONS = {
   host: { type: "string", default: "127.0.0.1" },
@@ -54,6 +57,14 @@ const OPTIONS = {
   "max-rate": { type: "string", default: "100000" },
   "p99-limit": { type: "string", default: "100" },
   "loss-limit": { type: "string", default: "0.1" },
+  // muc
+  occupants: { type: "string", default: "100,1000" },
+  /** The MUC service; "" means conference.<domain>. */
+  "muc-domain": { type: "string", default: "" },
+  room: { type: "string", default: "bench" },
+  "join-concurrency": { type: "string", default: "16" },
+  "join-timeout": { type: "string", default: "60" },
+  "join-budget": { type: "string", default: "600" },
   help: { type: "boolean", default: false },
 } as const;
 
@@ -64,12 +75,22 @@ export interface ChatVariantResult {
   findMax: FindMaxResult | null;
 }
 
+/** One room size of the muc scenario (sizes run in increasing order; each adds occupants). */
+export interface MucSizeResult {
+  occupants: number;
+  room: string;
+  join: MucJoinResult;
+  fixed: MucStepResult | null;
+  findMax: MucFindMaxResult | null;
+}
+
 export interface GeneratorReport {
-  scenario: "login" | "chat" | "warm";
+  scenario: "login" | "chat" | "muc" | "warm";
   address: ServerAddress;
   startedAt: string;
   login?: LoginScenarioResult;
   chat?: { login: LoginBatchResult; variants: ChatVariantResult[] };
+  muc?: { login: LoginBatchResult; sizes: MucSizeResult[] };
   warm?: LoginBatchResult;
   /** PBKDF2 runs the generator needed (cache misses of its SCRAM client). */
   pbkdf2Runs: number;
@@ -85,8 +106,8 @@ function number(values: Record<string, unknown>, key: string, min = 0): number {
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   const scenario = positionals[0];
-  if (values.help || (scenario !== "login" && scenario !== "chat" && scenario !== "warm")) {
-    process.stderr.write(`usage: generator.ts login|chat|warm [options]\noptions: ${Object.keys(OPTIONS).map((k) => `--${k}`).join(" ")}\n`);
+  if (values.help || (scenario !== "login" && scenario !== "chat" && scenario !== "muc" && scenario !== "warm")) {
+    process.stderr.write(`usage: generator.ts login|chat|muc|warm [options]\noptions: ${Object.keys(OPTIONS).map((k) => `--${k}`).join(" ")}\n`);
     return values.help ? 0 : 2;
   }
   const address: ServerAddress = {
@@ -136,6 +157,8 @@ async function main(argv: string[]): Promise<number> {
       },
       log,
     );
+  } else if (scenario === "muc") {
+    report.muc = await mucScenario(values, address, accounts, serverPid, log);
   } else {
     const clientCount = Math.min(accounts.length, number(values, "clients", 2));
     const { result: loginResult, clients } = await loginBatch({
@@ -196,6 +219,77 @@ async function main(argv: string[]): Promise<number> {
   if (values.json) writeFileSync(values.json, json);
   else process.stdout.write(`${json}\n`);
   return 0;
+}
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>["values"];
+
+/**
+ * The muc scenario: logs in as many accounts as the largest room needs, then for each size (in
+ * increasing order, adding occupants to the same room) joins them, waits for every join, and runs
+ * find-max and/or a fixed step; everyone leaves at the end.
+ */
+async function mucScenario(values: Values, address: ServerAddress, accounts: ReturnType<typeof benchAccounts>, serverPid: number | undefined, log: (line: string) => void): Promise<NonNullable<GeneratorReport["muc"]>> {
+  const sizes = [...new Set(values.occupants.split(",").filter(Boolean).map(Number))].sort((a, b) => a - b);
+  if (sizes.length === 0 || sizes.some((n) => !Number.isSafeInteger(n) || n < 1)) throw new Error(`--occupants must be whole numbers >= 1, got "${values.occupants}"`);
+  const largest = sizes[sizes.length - 1];
+  if (largest > accounts.length) throw new Error(`--occupants ${largest} needs that many accounts; --accounts is ${accounts.length}`);
+  const mucDomain = values["muc-domain"] || `conference.${address.domain}`;
+  const room = `${values.room}@${mucDomain}`;
+  const { result: loginResult, clients } = await loginBatch({
+    address,
+    accounts: accounts.slice(0, largest),
+    mode: "starttls",
+    resource: "m",
+    concurrency: number(values, "concurrency", 1),
+    timeoutMs: number(values, "login-timeout", 1) * 1000,
+    budgetMs: number(values, "login-budget", 1) * 1000,
+    serverPid,
+  });
+  log(`muc: ${clients.length}/${largest} clients logged in`);
+  if (clients.length < 1) throw new Error("no client logged in: nothing to measure");
+  await sleep(1000);
+  const muc = new MucRoom({
+    room,
+    durationMs: number(values, "duration", 0.1) * 1000,
+    drainMs: number(values, "drain") * 1000,
+    p99LimitMs: number(values, "p99-limit"),
+    lossLimitPct: number(values, "loss-limit"),
+    serverPid,
+    joinTimeoutMs: number(values, "join-timeout", 1) * 1000,
+  });
+  const findMax = values["find-max"] || !values["fixed-rate"];
+  const rates = rampRates(number(values, "start-rate", 1), number(values, "factor", 1.01), number(values, "max-rate", 1));
+  const results: MucSizeResult[] = [];
+  try {
+    for (const size of sizes) {
+      const join = await muc.join(clients, size, number(values, "join-concurrency", 1), number(values, "join-budget", 1) * 1000);
+      log(describeJoin(join));
+      const result: MucSizeResult = { occupants: size, room, join, fixed: null, findMax: null };
+      results.push(result);
+      if (join.joined < size) {
+        log(`muc ${size}: only ${join.joined} occupants joined; measuring with them`);
+        if (join.joined < 1) break;
+      }
+      await sleep(1000); // the last joins' presence broadcasts
+      const warmupS = number(values, "warmup");
+      if (warmupS > 0) log(`warm-up: ${describeMucStep(await muc.runStep(rates[0], warmupS * 1000))}`);
+      if (findMax) {
+        result.findMax = await muc.findMax(rates, log, number(values, "refine"));
+        log(`muc ${join.joined} occupants: highest passing rate ${result.findMax.maxPassingRate ?? "none"} deliveries/s`);
+        await sleep(1000);
+      }
+      if (values["fixed-rate"]) {
+        result.fixed = await muc.runStep(number(values, "rate", 1), number(values, "fixed-duration", 0.1) * 1000);
+        log(`fixed: ${describeMucStep(result.fixed)}`);
+        await sleep(1000);
+      }
+    }
+  } finally {
+    await muc.leave();
+    await sleep(1000);
+    await closeAll(clients);
+  }
+  return { login: loginResult, sizes: results };
 }
 
 main(process.argv.slice(2)).then(

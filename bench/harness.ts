@@ -22,6 +22,8 @@ export interface Target {
   port: number;
   directTlsPort: number;
   domain: string;
+  /** The MUC service the muc scenario's room lives on (conference.<domain> for all three servers). */
+  mucDomain?: string;
   pid(): number | null;
   postgresDatabase: string | null;
 }
@@ -52,7 +54,7 @@ export async function waitForLogin(target: Target, account: { username: string; 
 }
 
 /** Runs bench/generator.ts on the generator CPU; resolves with its JSON report. */
-export async function runGenerator(target: Target, scenario: "login" | "chat" | "warm", args: string[], resultFile: string): Promise<GeneratorReport> {
+export async function runGenerator(target: Target, scenario: "login" | "chat" | "muc" | "warm", args: string[], resultFile: string): Promise<GeneratorReport> {
   const pid = target.pid();
   const argv = [
     "-c", GENERATOR_CPU, process.execPath, "--import", "tsx", join(REPO, "bench/generator.ts"), scenario,
@@ -121,13 +123,6 @@ export function mamBenchmarkPath(): string | null {
 export function parleyHasModule(name: string): boolean {
   const index = readFileSync(join(REPO, "server/modules/index.ts"), "utf8");
   return new RegExp(`from "\\./${name}/index\\.ts"`).test(index);
-}
-
-/** What the muc scenario says: it is not part of this harness yet. */
-export function mucStatus(): string {
-  return parleyHasModule("muc")
-    ? "not measured: Parley's MUC module (issue 7) is being written, and this harness has no muc scenario yet"
-    : "not available: Parley has no MUC yet (issue 7)";
 }
 
 /**

@@ -132,6 +132,8 @@ export class ParleyServer implements ReferenceServer {
   readonly port = 5222;
   readonly directTlsPort = 5223;
   readonly domain = "localhost";
+  /** Parley's MUC module serves conference.<domain> unless configured otherwise. */
+  readonly mucDomain = "conference.localhost";
   readonly storage: string;
   readonly postgresDatabase: string | null;
   private instance: ParleyInstance | null = null;

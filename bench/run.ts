@@ -1,17 +1,18 @@
 // npm run bench — Parley alone, as issue 5 describes: a temporary configuration and database,
 // accounts made through the storage API, `parley start` pinned to CPU 0, the load generator
-// pinned to CPU 1, then the login and chat scenarios (muc and mam when they exist), and a table.
+// pinned to CPU 1, then the login, chat, muc and mam scenarios, and a table.
 // About 6 minutes with the defaults; every duration and size is an option (--help).
 //
 //   npm run bench -- --database postgres      # PostgreSQL on 127.0.0.1:5432 instead of SQLite
 //   npm run bench -- --scenarios chat --profile   # CPU profile of the server (node --cpu-prof)
+//   npm run bench -- --scenarios muc --muc-occupants 100   # one room of 100 occupants only
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createParleyAccounts, startParley, writeParleyConfig, type RunningParley } from "./parley.ts";
-import { GENERATOR_CPU, SERVER_CPU, freePort, log, machineDescription, mamMeasured, mucStatus, parleyHasModule, runGenerator, runMamBenchmark, waitForQuiet, type Target } from "./harness.ts";
-import { checkTargets, comparisonRows, ISSUE_REFERENCE_LOGINS_PER_SECOND, markdownTable, targetsTable, type RunRecord } from "./report.ts";
+import { GENERATOR_CPU, SERVER_CPU, freePort, log, machineDescription, mamMeasured, parleyHasModule, runGenerator, runMamBenchmark, waitForQuiet, type Target } from "./harness.ts";
+import { MUC_TARGET_OCCUPANTS, checkTargets, comparisonRows, ISSUE_REFERENCE_LOGINS_PER_SECOND, markdownTable, mucNotes, mucSize, mucTarget, targetsTable, type RunRecord } from "./report.ts";
 import { recreateDatabase } from "./reference/servers.ts";
 import { summarizeProfile, topSelf, topTotal, type CpuProfile } from "./profile.ts";
 import { readFileSync } from "node:fs";
@@ -31,6 +32,14 @@ const OPTIONS = {
   factor: { type: "string", default: "2" },
   "max-rate": { type: "string", default: "100000" },
   scenarios: { type: "string", default: "login,chat,muc,mam" },
+  /** Room sizes of the muc scenario, joined in increasing order into one room. */
+  "muc-occupants": { type: "string", default: "100,1000" },
+  /** The muc scenario's fixed step and find-max ramp, in offered deliveries per second. */
+  "muc-rate": { type: "string", default: "20000" },
+  "muc-start-rate": { type: "string", default: "1000" },
+  "muc-max-rate": { type: "string", default: "1000000" },
+  /** "" for Parley's default, conference.<domain>. */
+  "muc-domain": { type: "string", default: "" },
   "mam-messages": { type: "string", default: "10000,1000000" },
   "log-level": { type: "string", default: "info" },
   profile: { type: "boolean", default: false },
@@ -109,7 +118,26 @@ async function main(): Promise<number> {
       );
       record.chat = report.chat;
     }
-    if (scenarios.has("muc")) record.unavailable.muc = mucStatus();
+    if (scenarios.has("muc")) {
+      if (!parleyHasModule("muc")) record.unavailable.muc = "not available: Parley has no MUC module (server/modules/index.ts)";
+      else {
+        try {
+          const report = await runGenerator(
+            target,
+            "muc",
+            [
+              ...common, "--occupants", values["muc-occupants"], "--muc-domain", values["muc-domain"] || `conference.${instance.domain}`,
+              "--fixed-rate", "--find-max", "--rate", values["muc-rate"], "--fixed-duration", values["fixed-duration"], "--duration", values["step-duration"],
+              "--start-rate", values["muc-start-rate"], "--factor", values.factor, "--max-rate", values["muc-max-rate"],
+            ],
+            join(dir, "muc.json"),
+          );
+          record.muc = report.muc;
+        } catch (err) {
+          record.unavailable.muc = `failed: ${(err as Error).message}`;
+        }
+      }
+    }
     if (scenarios.has("mam")) {
       const mam = runMamBenchmark(values["mam-messages"].split(",").filter(Boolean), storage === "PostgreSQL" ? "postgres" : "sqlite");
       if (mam.unavailable) record.unavailable.mam = mam.unavailable;
@@ -128,6 +156,7 @@ async function main(): Promise<number> {
   out.push(`${machineDescription()}; server on CPU ${SERVER_CPU}, generator on CPU ${GENERATOR_CPU}; load average at start ${record.load.toFixed(2)}.`);
   out.push(markdownTable(headers, rows));
   for (const [scenario, why] of Object.entries(record.unavailable)) out.push(`- ${scenario}: ${why}`);
+  for (const note of mucNotes([record])) out.push(`- muc: ${note}`);
   const archiveFixed = record.chat?.variants.find((v) => v.variant === "archive")?.fixed ?? null;
   out.push(
     targetsTable(
@@ -137,7 +166,7 @@ async function main(): Promise<number> {
           archiveUnavailable: record.unavailable.archive ? "not available (no MAM module yet)" : undefined,
           starttlsLogins: record.login?.starttls.loginsPerSecond ?? null,
           rss10k: record.login?.idle.find((p) => p.connections >= 9500)?.perConnectionKiB ?? null,
-          muc: record.unavailable.muc ?? "–",
+          ...mucTargetValues(record),
           mam: record.unavailable.mam ?? mamMeasured(mamWorst),
           mamMet: mamWorst.has(1_000_000) ? mamWorst.get(1_000_000)! < 20 : undefined,
         },
@@ -155,6 +184,12 @@ async function main(): Promise<number> {
   if (!values.keep && !profileDir) rmSync(dir, { recursive: true, force: true });
   else log(`kept ${dir}`);
   return 0;
+}
+
+function mucTargetValues(record: RunRecord): { muc: string; mucMet?: boolean } {
+  if (record.unavailable.muc) return { muc: record.unavailable.muc };
+  const target = mucTarget(record.muc ? mucSize(record, MUC_TARGET_OCCUPANTS) : null);
+  return { muc: target.measured, mucMet: target.met ?? undefined };
 }
 
 function profileSummary(profileDir: string): string {

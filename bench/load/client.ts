@@ -33,6 +33,8 @@ export interface Credentials {
 
 /** Called for every <message/> that reaches a logged-in client, with the time it was scanned. */
 export type MessageHandler = (tag: string, raw: string, receivedAt: number) => void;
+/** Likewise for <presence/>, and for <iq/> results and errors (gets and sets are answered here). */
+export type StanzaHandler = (tag: string, raw: string, receivedAt: number) => void;
 
 type Phase = "connecting" | "features-plain" | "proceed" | "features-auth" | "challenge" | "success" | "features-bind" | "bind" | "ready" | "closed";
 
@@ -66,6 +68,10 @@ export function assertLoopback(host: string): void {
 export class BenchClient {
   jid = "";
   onMessage: MessageHandler | null = null;
+  /** Presence after login (the muc scenario's joins); ignored when null. */
+  onPresence: StanzaHandler | null = null;
+  /** IQ results and errors after login (answers to what a scenario asked); ignored when null. */
+  onIq: StanzaHandler | null = null;
   /** Set when the server ended the stream or the connection after login. */
   onClosed: ((reason: string) => void) | null = null;
 
@@ -188,10 +194,12 @@ export class BenchClient {
     const { name, tag, raw } = item;
     if (this.phase === "ready") {
       if (name === "message") this.onMessage?.(tag, raw, now);
+      else if (name === "presence") this.onPresence?.(tag, raw, now);
       else if (name === "iq") {
         const type = attribute(tag, "type");
         const id = attribute(tag, "id");
         if ((type === "get" || type === "set") && id !== undefined) this.socket!.write(iqResult(id, attribute(tag, "from")));
+        else this.onIq?.(tag, raw, now);
       } else if (name === "stream:error") this.onGone("stream-error", raw);
       return;
     }

@@ -1,6 +1,8 @@
 // The bytes the load generator sends, built once as strings: RFC 6120 stream header (§4.7),
 // STARTTLS (§5.4.2.1), SASL (§6.4), resource binding (§7.6), initial presence (RFC 6121 §4.2),
-// and chat messages (RFC 6121 §5.2) optionally marked <no-store/> (XEP-0334 v0.3.0 §4.3).
+// chat messages (RFC 6121 §5.2) optionally marked <no-store/> (XEP-0334 v0.3.0 §4.3), and the
+// few stanzas of the muc scenario (XEP-0045 v1.34: joining without history §7.2.14, an instant
+// room §10.1.2, groupchat messages §7.4, leaving §7.14).
 // Message bodies carry the benchmark's own payload: the step, a sequence number and the time
 // the message was meant to be sent, which is what latency is measured from (no coordinated
 // omission: a message sent late because the generator or the server fell behind still counts
@@ -10,6 +12,9 @@ import { escapeXml } from "./scanner.ts";
 const NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls";
 const NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl";
 const NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind";
+const NS_MUC = "http://jabber.org/protocol/muc";
+const NS_MUC_OWNER = "http://jabber.org/protocol/muc#owner";
+const NS_DATA = "jabber:x:data";
 
 export function streamOpen(domain: string): string {
   return `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='${escapeXml(domain)}' version='1.0'>`;
@@ -71,4 +76,24 @@ export function decodeBody(text: string): BodyPayload | null {
   const [step, seq, dueMicros] = parts.map(Number);
   if (!Number.isSafeInteger(step) || !Number.isSafeInteger(seq) || !Number.isSafeInteger(dueMicros) || step < 0 || seq < 0) return null;
   return { step, seq, dueMicros };
+}
+
+/** XEP-0045 §7.2.14: join `occupantJid` (room@service/nick) and ask for no discussion history. */
+export function mucJoin(occupantJid: string, id: string): string {
+  return `<presence to='${escapeXml(occupantJid)}' id='${escapeXml(id)}'><x xmlns='${NS_MUC}'><history maxstanzas='0'/></x></presence>`;
+}
+
+/** XEP-0045 §10.1.2: the owner of a new room accepts the default configuration (an instant room). */
+export function mucInstantRoom(room: string, id: string): string {
+  return `<iq type='set' id='${escapeXml(id)}' to='${escapeXml(room)}'><query xmlns='${NS_MUC_OWNER}'><x xmlns='${NS_DATA}' type='submit'/></query></iq>`;
+}
+
+/** XEP-0045 §7.14: leave the room. */
+export function mucLeave(occupantJid: string): string {
+  return `<presence to='${escapeXml(occupantJid)}' type='unavailable'/>`;
+}
+
+/** A groupchat message to a room (XEP-0045 §7.4), split around its body like messageTemplate. */
+export function groupchatTemplate(room: string): MessageTemplate {
+  return { head: `<message to='${escapeXml(room)}' type='groupchat'><body>`, tail: "</body></message>" };
 }

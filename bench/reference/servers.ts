@@ -29,6 +29,8 @@ export interface ReferenceServer {
   readonly port: number;
   readonly directTlsPort: number;
   readonly domain: string;
+  /** The MUC service (XEP-0045) the muc scenario uses. */
+  readonly mucDomain: string;
   /** The process whose memory and CPU are read (null until started). */
   pid(): number | null;
   /** The PostgreSQL database whose backends are pinned with the server, if any. */
@@ -208,6 +210,7 @@ export class Prosody implements ReferenceServer {
   readonly port = 5222;
   readonly directTlsPort = 5223;
   readonly domain = "prosody.test";
+  readonly mucDomain = "conference.prosody.test";
   readonly postgresDatabase = null;
   readonly storage: string;
   private readonly config: string;
@@ -288,6 +291,7 @@ export class Ejabberd implements ReferenceServer {
   readonly port = 5222;
   readonly directTlsPort = 5223;
   readonly domain = "ejabberd.test";
+  readonly mucDomain = "conference.ejabberd.test";
   readonly storage: string;
   readonly postgresDatabase: string | null;
   private serverPid: number | null = null;

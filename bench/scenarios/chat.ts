@@ -221,34 +221,55 @@ export class ChatRun {
 
   /**
    * Steps through the coarse `rates` in order until one fails, then tries `refine` rates between
-   * the last that passed and the first that failed (each 2^(1/(refine+1)) times the last) until
-   * one of them fails. The result names the highest rate that passed (null if none did).
+   * the last that passed and the first that failed (see findMaxRate).
    */
   async findMax(rates: readonly number[], log: (line: string) => void, refine = 2, pauseMs = 500): Promise<FindMaxResult> {
-    const steps: ChatStepResult[] = [];
-    let best: ChatStepResult | null = null;
-    let failedAt: number | null = null;
-    const tryRate = async (rate: number) => {
-      const result = await this.runStep(rate);
-      steps.push(result);
-      log(describeStep(result));
-      if (result.passed) best = result;
-      await sleep(pauseMs);
-      return result.passed;
-    };
-    for (const rate of rates) {
-      if (!(await tryRate(rate))) {
-        failedAt = rate;
-        break;
-      }
-    }
-    const passed = best as ChatStepResult | null;
-    if (failedAt !== null && passed !== null) {
-      for (const rate of refineRates(passed.rate, failedAt, refine)) if (!(await tryRate(rate))) break;
-    }
-    const top = best as ChatStepResult | null;
-    return { maxPassingRate: top?.rate ?? null, best: top, steps };
+    const { best, steps } = await findMaxRate(rates, (rate) => this.runStep(rate), (step) => log(describeStep(step)), refine, pauseMs);
+    return { maxPassingRate: best?.rate ?? null, best, steps };
   }
+}
+
+/** What findMaxRate needs of a step: the rate it offered and whether it passed. */
+export interface RatedStep {
+  rate: number;
+  passed: boolean;
+}
+
+/**
+ * Find-max, shared by the chat and muc scenarios: runs the coarse `rates` in order until one
+ * fails, then up to `refine` rates between the last that passed and the first that failed (each
+ * 2^(1/(refine+1)) times the last) until one of them fails. `best` is the highest rate that
+ * passed (null if none did). At most rates.length + refine steps.
+ */
+export async function findMaxRate<T extends RatedStep>(
+  rates: readonly number[],
+  runStep: (rate: number) => Promise<T>,
+  log: (step: T) => void,
+  refine = 2,
+  pauseMs = 500,
+): Promise<{ best: T | null; steps: T[] }> {
+  const steps: T[] = [];
+  let best: T | null = null;
+  let failedAt: number | null = null;
+  const tryRate = async (rate: number) => {
+    const result = await runStep(rate);
+    steps.push(result);
+    log(result);
+    if (result.passed && (best === null || result.rate > best.rate)) best = result;
+    await sleep(pauseMs);
+    return result.passed;
+  };
+  for (const rate of rates) {
+    if (!(await tryRate(rate))) {
+      failedAt = rate;
+      break;
+    }
+  }
+  const passed = best as T | null;
+  if (failedAt !== null && passed !== null) {
+    for (const rate of refineRates(passed.rate, failedAt, refine)) if (!(await tryRate(rate))) break;
+  }
+  return { best, steps };
 }
 
 /** Up to `count` rates strictly between `passed` and `failed`, evenly spaced on a log scale. */

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { XmlStreamParser } from "../../protocol/xml/parser.ts";
 import type { Element } from "../../protocol/xml/element.ts";
-import { bind, decodeBody, encodeBody, messageTemplate, saslAuth, streamOpen } from "../../bench/load/stanzas.ts";
+import { bind, decodeBody, encodeBody, groupchatTemplate, messageTemplate, mucInstantRoom, mucJoin, mucLeave, saslAuth, streamOpen } from "../../bench/load/stanzas.ts";
 
 function parse(xml: string): Element[] {
   const out: Element[] = [];
@@ -29,6 +29,22 @@ describe("benchmark stanzas", () => {
     assert.equal(message.getChildText("body"), "hi");
     assert.ok(message.getChild("no-store", "urn:xmpp:hints"), "the XEP-0334 hint is there");
     assert.equal(parse(messageTemplate("b@localhost", false).head + "x" + messageTemplate("b@localhost", false).tail)[0].getChild("no-store"), undefined);
+  });
+
+  test("the muc scenario's stanzas: a join without history, an instant room, groupchat, leaving", () => {
+    const g = groupchatTemplate("bench@conference.localhost");
+    const [join, iq, message, leave] = parse(mucJoin("bench@conference.localhost/n'1", "j1") + mucInstantRoom("bench@conference.localhost", "c1") + g.head + "hi" + g.tail + mucLeave("bench@conference.localhost/n1"));
+    assert.equal(join.attrs.to, "bench@conference.localhost/n'1");
+    assert.equal(join.attrs.type, undefined, "an available presence");
+    assert.equal(join.getChild("x", "http://jabber.org/protocol/muc")?.getChild("history")?.attrs.maxstanzas, "0");
+    assert.equal(iq.attrs.type, "set");
+    assert.equal(iq.attrs.to, "bench@conference.localhost");
+    const form = iq.getChild("query", "http://jabber.org/protocol/muc#owner")?.getChild("x", "jabber:x:data");
+    assert.equal(form?.attrs.type, "submit");
+    assert.equal(form?.children.length, 0, "an empty form: the default configuration");
+    assert.equal(message.attrs.type, "groupchat");
+    assert.equal(message.getChildText("body"), "hi");
+    assert.equal(leave.attrs.type, "unavailable");
   });
 
   test("a body payload survives the round trip, and other text is not taken for one", () => {
