@@ -12,16 +12,15 @@ import { createCipheriv, createDecipheriv, randomBytes, randomInt } from "node:c
 import { readdirSync, readFileSync } from "node:fs";
 import { join as joinPath } from "node:path";
 import {
-  Direction,
   KeyHelper,
   SessionBuilder,
   SessionCipher,
   SignalProtocolAddress,
   type KeyPairType,
-  type StorageType,
 } from "@privacyresearch/libsignal-protocol-typescript";
 import { startTestServer, type TestServer } from "../../support/server.ts";
 import { accountsOn } from "../../support/accounts.ts";
+import { AXOLOTL, BUNDLES, DEVICELIST, EME, FALLBACK, MemoryStore, OPEN, ab, b64 } from "../../support/omemo.ts";
 import { assertError } from "../../support/stanzas.ts";
 import { xml, type Element } from "../../../protocol/xml/element.ts";
 import { NS } from "../../../protocol/ns.ts";
@@ -48,43 +47,6 @@ after(async () => {
 
 const accounts = accountsOn(() => t);
 const { account, bare } = accounts;
-
-const AXOLOTL = NS.omemoLegacy;
-const DEVICELIST = `${AXOLOTL}.devicelist`;
-const BUNDLES = (id: number) => `${AXOLOTL}.bundles:${id}`;
-const OPEN = { "pubsub#access_model": "open" };
-/** XEP-0380: Explicit Message Encryption. */
-const EME = "urn:xmpp:eme:0";
-const FALLBACK = "I sent you an OMEMO encrypted message but your client doesn't seem to support that.";
-
-const b64 = (buf: ArrayBuffer | Buffer) => Buffer.from(buf instanceof ArrayBuffer ? new Uint8Array(buf) : buf).toString("base64");
-const ab = (text: string): ArrayBuffer => {
-  const buf = Buffer.from(text, "base64");
-  return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
-};
-
-/** A Signal protocol store in memory (as in omemo.spec.ts): what an OMEMO client keeps on the device. */
-class MemoryStore implements StorageType {
-  readonly map = new Map<string, unknown>();
-  constructor(readonly identity: KeyPairType, readonly registrationId: number) {}
-  getIdentityKeyPair = async () => this.identity;
-  getLocalRegistrationId = async () => this.registrationId;
-  // Trust on first use, as the spec's clients have no user to ask.
-  isTrustedIdentity = async (_id: string, _key: ArrayBuffer, _direction: Direction) => true;
-  saveIdentity = async (address: string, key: ArrayBuffer) => {
-    this.map.set(`identity:${address}`, key);
-    return false;
-  };
-  loadPreKey = async (id: string | number) => this.map.get(`prekey:${id}`) as KeyPairType | undefined;
-  storePreKey = async (id: string | number, pair: KeyPairType) => void this.map.set(`prekey:${id}`, pair);
-  // Kept after use: several members may pick the same pre-key of a bundle.
-  removePreKey = async (_id: string | number) => undefined;
-  storeSession = async (address: string, record: string) => void this.map.set(`session:${address}`, record);
-  loadSession = async (address: string) => this.map.get(`session:${address}`) as string | undefined;
-  loadSignedPreKey = async (id: string | number) => this.map.get(`signed:${id}`) as KeyPairType | undefined;
-  storeSignedPreKey = async (id: string | number, pair: KeyPairType) => void this.map.set(`signed:${id}`, pair);
-  removeSignedPreKey = async (id: string | number) => void this.map.delete(`signed:${id}`);
-}
 
 /** One OMEMO device: a connected resource with its own Signal identity, and what it learnt of the room. */
 class Device {

@@ -11,16 +11,15 @@ import { createCipheriv, createDecipheriv, randomBytes, randomInt } from "node:c
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
-  Direction,
   KeyHelper,
   SessionBuilder,
   SessionCipher,
   SignalProtocolAddress,
   type KeyPairType,
-  type StorageType,
 } from "@privacyresearch/libsignal-protocol-typescript";
 import { startTestServer, type TestServer } from "../../support/server.ts";
 import { accountsOn } from "../../support/accounts.ts";
+import { AXOLOTL, BUNDLES, DEVICELIST, EME, FALLBACK, MemoryStore, OPEN, ab, b64 } from "../../support/omemo.ts";
 import { xml, type Element } from "../../../protocol/xml/element.ts";
 import { NS } from "../../../protocol/ns.ts";
 import type { XmppClient } from "../../../conformance/client/client.ts";
@@ -44,44 +43,6 @@ after(async () => {
 
 const accounts = accountsOn(() => t);
 const { account, bare, setSubscription } = accounts;
-
-const AXOLOTL = NS.omemoLegacy;
-const DEVICELIST = `${AXOLOTL}.devicelist`;
-const BUNDLES = (id: number) => `${AXOLOTL}.bundles:${id}`;
-const OPEN = { "pubsub#access_model": "open" };
-/** XEP-0380: Explicit Message Encryption. */
-const EME = "urn:xmpp:eme:0";
-const FALLBACK = "I sent you an OMEMO encrypted message but your client doesn't seem to support that.";
-
-const b64 = (buf: ArrayBuffer | Buffer) => Buffer.from(buf instanceof ArrayBuffer ? new Uint8Array(buf) : buf).toString("base64");
-const ab = (text: string): ArrayBuffer => {
-  const buf = Buffer.from(text, "base64");
-  return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
-};
-
-/** A Signal protocol store in memory: what an OMEMO client keeps on the device. */
-class MemoryStore implements StorageType {
-  readonly map = new Map<string, unknown>();
-  constructor(readonly identity: KeyPairType, readonly registrationId: number) {}
-  getIdentityKeyPair = async () => this.identity;
-  getLocalRegistrationId = async () => this.registrationId;
-  // Trust on first use, as the spec's clients have no user to ask.
-  isTrustedIdentity = async (_id: string, _key: ArrayBuffer, _direction: Direction) => true;
-  saveIdentity = async (address: string, key: ArrayBuffer) => {
-    this.map.set(`identity:${address}`, key);
-    return false;
-  };
-  loadPreKey = async (id: string | number) => this.map.get(`prekey:${id}`) as KeyPairType | undefined;
-  storePreKey = async (id: string | number, pair: KeyPairType) => void this.map.set(`prekey:${id}`, pair);
-  // Kept after use, as OMEMO clients keep them until their catch-up is over: two
-  // devices may pick the same pre-key of a bundle, and messages may come late from the archive.
-  removePreKey = async (_id: string | number) => undefined;
-  storeSession = async (address: string, record: string) => void this.map.set(`session:${address}`, record);
-  loadSession = async (address: string) => this.map.get(`session:${address}`) as string | undefined;
-  loadSignedPreKey = async (id: string | number) => this.map.get(`signed:${id}`) as KeyPairType | undefined;
-  storeSignedPreKey = async (id: string | number, pair: KeyPairType) => void this.map.set(`signed:${id}`, pair);
-  removeSignedPreKey = async (id: string | number) => void this.map.delete(`signed:${id}`);
-}
 
 /** One OMEMO device: a connected resource with its own Signal identity. */
 class Device {
