@@ -22,3 +22,5 @@ export type { GroupCommitOptions, WriteOp } from "./writer.ts";
 export { ArchiveIdGenerator, ARCHIVE_ID_PATTERN } from "./archive-ids.ts";
 export type { ArchiveStamp } from "./archive-ids.ts";
 export { stanzaFromText, stanzaToText } from "./stanza-text.ts";
+export { mamPageFin, mamPageRequest } from "./mam-paging.ts";
+export type { MamPageRequest } from "./mam-paging.ts";

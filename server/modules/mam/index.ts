@@ -41,7 +41,6 @@ import {
   archivedByPrefs,
   buildPrefs,
   carriesContent,
-  mamFin,
   mamMetadata,
   mamQueryForm,
   mamResultMessage,
@@ -51,9 +50,8 @@ import {
   stripStanzaIds,
   type ArchiveDefault,
   type MamPrefs,
-  type MamQuery,
 } from "../../../protocol/mam.ts";
-import type { RsmResponse } from "../../../protocol/rsm.ts";
+import { mamPageFin, mamPageRequest } from "../../core/storage/index.ts";
 import { SettingsReader } from "../../core/config.ts";
 import { defineModule, type ModuleApi } from "../../core/module.ts";
 import type { IqEvent, StanzaEvent } from "../../core/router.ts";
@@ -63,8 +61,6 @@ import {
   stanzaFromText,
   stanzaToText,
   type ArchiveEntry,
-  type ArchiveFilter,
-  type ArchivePageRequest,
   type JsonValue,
 } from "../../core/storage/index.ts";
 import { DELIVERY_PRIORITY } from "../message/index.ts";
@@ -218,7 +214,8 @@ export default defineModule({
       if (!session?.jid) throw new StanzaError("forbidden", "only the account's own sessions may query its archive");
       const account = ev.from.bare;
       const q = parseMamQuery(ev.payload);
-      const { request, filter, rsmBefore, rsmAfter } = pageRequest(q, defaultPage, maxPage);
+      const paging = mamPageRequest(q, defaultPage, maxPage);
+      const { request, filter } = paging;
 
       // What the account's sessions have already been sent is in the answer, committed or not yet.
       await writer.sync().catch(() => {});
@@ -254,17 +251,7 @@ export default defineModule({
         );
       }
 
-      const rsm: RsmResponse = {};
-      const first = page.messages[0];
-      const last = page.messages.at(-1);
-      if (first && last) {
-        rsm.first = first.id;
-        rsm.last = last.id;
-        if (!request.fromEnd && rsmAfter === undefined) rsm.firstIndex = request.offset ?? 0;
-        else if (request.fromEnd && rsmBefore === true && count !== undefined) rsm.firstIndex = Math.max(0, count - page.messages.length);
-      }
-      if (count !== undefined) rsm.count = count;
-      return mamFin(page.complete, rsm);
+      return mamPageFin(page, paging, count);
     };
 
     m.onIq("set", NS.mam, "query", query, { targets: ["self"] });
@@ -317,42 +304,4 @@ function forbidOthers(m: ModuleApi): void {
   for (const [type, name] of [["set", "query"], ["get", "query"], ["get", "metadata"], ["get", "prefs"], ["set", "prefs"]] as const) {
     m.onIq(type, NS.mam, name, refuse, { targets: ["bare"] });
   }
-}
-
-interface PageRequest {
-  request: ArchivePageRequest;
-  /** The query's filter without RSM's paging bounds: what <count/> counts. */
-  filter: ArchiveFilter;
-  rsmBefore: string | true | undefined;
-  rsmAfter: string | undefined;
-}
-
-/**
- * The archive request for a query. RSM <after/> and <before/> page through the set the form
- * describes (<before/> pages back from the end, §4.3.3); the #extended before-id and after-id
- * narrow the set itself and do not change the paging direction (§8).
- */
-function pageRequest(q: MamQuery, defaultPage: number, maxPage: number): PageRequest {
-  const filter: ArchiveFilter = {};
-  if (q.with) {
-    filter.with = q.with.bare.toString();
-    if (q.with.resource !== "") filter.withResource = q.with.resource;
-  }
-  if (q.start) filter.start = q.start.getTime();
-  if (q.end) filter.end = q.end.getTime();
-  if (q.afterId !== undefined) filter.afterIds = [q.afterId];
-  if (q.beforeId !== undefined) filter.beforeIds = [q.beforeId];
-  if (q.ids !== undefined) filter.ids = q.ids;
-
-  const rsm = q.rsm ?? {};
-  const limit = Math.min(rsm.max ?? defaultPage, maxPage);
-  const request: ArchivePageRequest = { ...filter, limit };
-  if (rsm.after !== undefined) request.afterIds = [...(filter.afterIds ?? []), rsm.after];
-  if (rsm.before !== undefined) {
-    request.fromEnd = true;
-    if (rsm.before !== true) request.beforeIds = [...(filter.beforeIds ?? []), rsm.before];
-  } else if (rsm.index !== undefined) {
-    request.offset = rsm.index;
-  }
-  return { request, filter, rsmBefore: rsm.before, rsmAfter: rsm.after };
 }

@@ -13,16 +13,14 @@ import type { Element } from "../../../protocol/xml/element.ts";
 import { StanzaError } from "../../../protocol/errors.ts";
 import type { Jid } from "../../../protocol/jid.ts";
 import { historyStart, type HistoryRequest } from "../../../protocol/muc.ts";
-import { addStanzaId, mamFin, mamMetadata, mamResultMessage, parseMamQuery, type MamQuery } from "../../../protocol/mam.ts";
-import type { RsmResponse } from "../../../protocol/rsm.ts";
+import { addStanzaId, mamMetadata, mamResultMessage, parseMamQuery } from "../../../protocol/mam.ts";
+import { mamPageFin, mamPageRequest } from "../../core/storage/index.ts";
 import { serialize } from "../../../protocol/xml/serialize.ts";
 import {
   ArchiveIdGenerator,
   UnknownArchiveIdError,
   stanzaFromText,
   stanzaToText,
-  type ArchiveFilter,
-  type ArchivePageRequest,
   type Storage,
 } from "../../core/storage/index.ts";
 
@@ -97,7 +95,8 @@ export class RoomArchive {
    */
   async query(room: Jid, payload: Element, to: string, send: (stanza: Element) => Promise<void>): Promise<Element> {
     const q = parseMamQuery(payload);
-    const { request, filter, rsmBefore, rsmAfter } = pageRequest(room, q, this.opts.defaultPage, this.opts.maxPage);
+    const paging = mamPageRequest(q, this.opts.defaultPage, this.opts.maxPage, room);
+    const { request, filter } = paging;
     const { archive, writer } = this.storage;
     await writer.sync().catch(() => {});
     let page;
@@ -122,17 +121,7 @@ export class RoomArchive {
         mamResultMessage({ to, from, messageId: randomBytes(9).toString("base64url"), queryId: q.queryId, archiveId: archived.id, stamp: new Date(archived.ts), message }),
       );
     }
-    const rsm: RsmResponse = {};
-    const first = page.messages[0];
-    const last = page.messages.at(-1);
-    if (first && last) {
-      rsm.first = first.id;
-      rsm.last = last.id;
-      if (!request.fromEnd && rsmAfter === undefined) rsm.firstIndex = request.offset ?? 0;
-      else if (request.fromEnd && rsmBefore === true && count !== undefined) rsm.firstIndex = Math.max(0, count - page.messages.length);
-    }
-    if (count !== undefined) rsm.count = count;
-    return mamFin(page.complete, rsm);
+    return mamPageFin(page, paging, count);
   }
 
   /** #extended §5: the first and last message of the room's archive. */
@@ -143,41 +132,4 @@ export class RoomArchive {
       bounds && { start: { id: bounds.first.id, stamp: new Date(bounds.first.ts) }, end: { id: bounds.last.id, stamp: new Date(bounds.last.ts) } },
     );
   }
-}
-
-interface PageRequest {
-  request: ArchivePageRequest;
-  filter: ArchiveFilter;
-  rsmBefore: string | true | undefined;
-  rsmAfter: string | undefined;
-}
-
-/**
- * The archive request for a query on a room. 'with' names an occupant (room@service/nick); any
- * other JID matches nothing, since the room's archive holds only its own messages. RSM pages
- * through the set the form describes, as for account archives.
- */
-function pageRequest(room: Jid, q: MamQuery, defaultPage: number, maxPage: number): PageRequest {
-  const filter: ArchiveFilter = {};
-  if (q.with) {
-    filter.with = q.with.bare.toString();
-    if (q.with.resource !== "") filter.withResource = q.with.resource;
-    if (!q.with.bare.equals(room.bare)) filter.ids = [];
-  }
-  if (q.start) filter.start = q.start.getTime();
-  if (q.end) filter.end = q.end.getTime();
-  if (q.afterId !== undefined) filter.afterIds = [q.afterId];
-  if (q.beforeId !== undefined) filter.beforeIds = [q.beforeId];
-  if (q.ids !== undefined) filter.ids = filter.ids ?? q.ids;
-  const rsm = q.rsm ?? {};
-  const limit = Math.min(rsm.max ?? defaultPage, maxPage);
-  const request: ArchivePageRequest = { ...filter, limit };
-  if (rsm.after !== undefined) request.afterIds = [...(filter.afterIds ?? []), rsm.after];
-  if (rsm.before !== undefined) {
-    request.fromEnd = true;
-    if (rsm.before !== true) request.beforeIds = [...(filter.beforeIds ?? []), rsm.before];
-  } else if (rsm.index !== undefined) {
-    request.offset = rsm.index;
-  }
-  return { request, filter, rsmBefore: rsm.before, rsmAfter: rsm.after };
 }
