@@ -6,10 +6,10 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startTestServer, type TestServer } from "../../support/server.ts";
 import { accountsOn } from "../../support/accounts.ts";
-import { assertError, isPresence } from "../../support/stanzas.ts";
+import { isEvent, onlineWithCaps as sharedOnlineWithCaps, publish } from "./pep-helpers.ts";
+import { assertError } from "../../support/stanzas.ts";
 import { xml, type Element } from "../../../protocol/xml/element.ts";
 import { NS } from "../../../protocol/ns.ts";
-import { capsVer } from "../../../protocol/caps.ts";
 import { parseStanzaError } from "../../../protocol/errors.ts";
 import type { XmppClient } from "../../../conformance/client/client.ts";
 import roster from "../../../server/modules/roster/index.ts";
@@ -28,56 +28,13 @@ after(async () => {
   await t.stop();
 });
 
-const { account, bare, connected, setSubscription, settle } = accountsOn(() => t);
+const accounts = accountsOn(() => t);
+const { account, bare, connected, setSubscription, settle } = accounts;
 
 const DEVICES = "eu.siacs.conversations.axolotl.devicelist";
 const BUNDLE = (id: number) => `eu.siacs.conversations.axolotl.bundles:${id}`;
 const OMEMO2_DEVICES = "urn:xmpp:omemo:2:devices";
-const CAPS_NODE = "https://parley.test/client";
-const IDENTITY = [{ category: "client", type: "pc", name: "Spec" }];
-
-/** Answers the server's disco#info about our caps node, as a client must (XEP-0115 §6.2). */
-function answerDisco(c: XmppClient, features: string[]): void {
-  void (async () => {
-    for (let i = 0; i < 1000 && !c.closed; i++) {
-      let iq: Element;
-      try {
-        iq = await c.next((el) => el.name === "iq" && el.attrs.type === "get" && el.getChild("query", NS.discoInfo) !== undefined, 60_000);
-      } catch {
-        return;
-      }
-      const node = iq.getChild("query", NS.discoInfo)!.attrs.node;
-      c.send(
-        xml("iq", { type: "result", id: iq.attrs.id, to: iq.attrs.from }, xml("query", { xmlns: NS.discoInfo, node },
-          ...IDENTITY.map((id) => xml("identity", id)),
-          ...features.map((f) => xml("feature", { var: f })))),
-      );
-    }
-  })();
-}
-
-/** Logged in, interested, answering disco, and available with caps announcing `features`. */
-async function onlineWithCaps(user: string, resource: string, notifyNodes: string[]): Promise<XmppClient> {
-  const features = [NS.discoInfo, NS.caps, ...notifyNodes.map((n) => `${n}+notify`)];
-  const c = await connected(user, resource);
-  answerDisco(c, features);
-  const ver = capsVer({ identities: IDENTITY, features });
-  c.send(xml("presence", {}, xml("c", { xmlns: NS.caps, hash: "sha-1", node: CAPS_NODE, ver })));
-  await c.next(isPresence(c.jid!, undefined));
-  return c;
-}
-
-function publishOptions(fields: Record<string, string>): Element {
-  return xml("publish-options", {}, xml("x", { xmlns: NS.dataForms, type: "submit" },
-    xml("field", { var: "FORM_TYPE", type: "hidden" }, xml("value", {}, NS.pubsubPublishOptions)),
-    ...Object.entries(fields).map(([k, v]) => xml("field", { var: k }, xml("value", {}, v)))));
-}
-
-async function publish(c: XmppClient, node: string, payload: Element, opts?: { id?: string; options?: Record<string, string> }): Promise<Element> {
-  return c.iq(xml("iq", { type: "set" }, xml("pubsub", { xmlns: NS.pubsub },
-    xml("publish", { node }, xml("item", { id: opts?.id }, payload)),
-    opts?.options ? publishOptions(opts.options) : null)));
-}
+const onlineWithCaps = (user: string, resource: string, notifyNodes: string[]) => sharedOnlineWithCaps(accounts, user, resource, notifyNodes);
 
 async function items(c: XmppClient, owner: string, node: string, attrs: Record<string, string> = {}, ids: string[] = []): Promise<Element> {
   return c.iq(xml("iq", { type: "get", to: owner || undefined }, xml("pubsub", { xmlns: NS.pubsub }, xml("items", { node, ...attrs }, ...ids.map((id) => xml("item", { id }))))));
@@ -93,10 +50,6 @@ function deviceList(...ids: number[]): Element {
 
 function bundle(key: string): Element {
   return xml("bundle", { xmlns: NS.omemoLegacy }, xml("identityKey", {}, key));
-}
-
-function isEvent(from: string, node: string) {
-  return (el: Element) => el.name === "message" && el.attrs.from === from && el.getChild("event", NS.pubsubEvent)?.getChild("items")?.attrs.node === node;
 }
 
 const OPEN = { "pubsub#access_model": "open" };
