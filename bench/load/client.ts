@@ -278,9 +278,13 @@ export class BenchClient {
     if (this.timer) clearTimeout(this.timer);
     const settle = this.settle;
     this.settle = null;
+    const wasClosed = this.phase === "closed";
     this.phase = "closed";
     this.socket?.destroy();
-    settle?.reject(new LoginError(reason, detail.slice(0, 300)));
+    if (settle) settle.reject(new LoginError(reason, detail.slice(0, 300)));
+    // After login nobody awaits the promise: a scenario must still learn this client is gone,
+    // or its missing deliveries look like the server's loss.
+    else if (!wasClosed) this.onClosed?.(`${reason}: ${detail.slice(0, 120)}`);
   }
 
   private onGone(reason: string, detail: string): void {

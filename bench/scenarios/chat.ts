@@ -67,7 +67,7 @@ export interface ChatOptions {
 }
 
 /** A server that delivered nothing for this long has no backlog left. */
-const QUIET_MS = 2000;
+const QUIET_MS = 10_000;
 
 /** Above this the generator, not the server, may be what limits the step. */
 export const GENERATOR_SATURATED_PCT = 90;
@@ -85,6 +85,8 @@ export class ChatRun {
   private received: Uint8Array = new Uint8Array(0);
   private latencies = new Samples();
   private counters = { received: 0, errors: 0, duplicates: 0, stale: 0, disconnected: 0, lastArrival: 0 };
+  /** Why the first few clients of the run went away (a disconnect explains missing deliveries). */
+  private closeReasons: string[] = [];
   /** performance.now() of the last benchmark message from any step. */
   private lastAnyArrival = 0;
 
@@ -98,7 +100,10 @@ export class ChatRun {
     });
     for (const client of this.senders) {
       client.onMessage = (tag, raw, at) => this.onMessage(tag, raw, at);
-      client.onClosed = () => this.counters.disconnected++;
+      client.onClosed = (reason) => {
+        this.counters.disconnected++;
+        if (this.closeReasons.length < 3) this.closeReasons.push(reason);
+      };
     }
   }
 
@@ -193,6 +198,8 @@ export class ChatRun {
     if (!(latencyMs.p99 <= this.opts.p99LimitMs)) notes.push(`p99 ${fmt(latencyMs.p99)} ms > ${this.opts.p99LimitMs} ms`);
     if (lossPct > this.opts.lossLimitPct) notes.push(`loss ${lossPct.toFixed(2)}% > ${this.opts.lossLimitPct}%`);
     if (sent < total) notes.push(`${total - sent} messages not sent (streams closed)`);
+    if (this.counters.stale > 0) notes.push(`${this.counters.stale} late arrivals from an earlier step`);
+    if (this.counters.disconnected > 0) notes.push(`${this.counters.disconnected} clients gone (${this.closeReasons.join(" | ")})`);
     const passed = notes.length === 0;
     if (usage.generatorPct >= GENERATOR_SATURATED_PCT) notes.push(`generator at ${usage.generatorPct.toFixed(0)}% CPU: it may be the limit`);
     return {

@@ -82,6 +82,14 @@ export interface TcpFramingOptions {
 }
 
 /** RFC 6120 over a TCP socket (plain, STARTTLS-upgraded or XEP-0368 Direct TLS). */
+/**
+ * Writes within one event-loop turn go out as one send (the socket is corked until the turn
+ * ends), but never more than this many bytes wait: a loaded server can handle thousands of
+ * stanzas in one turn, and a per-turn-only cork held every receiver's data until the turn ended
+ * (delivery stalls of seconds and a heap full of buffered strings at 3x overload, 2026-11-28).
+ */
+const FLUSH_BYTES = 16 * 1024;
+
 export class TcpFraming implements StreamFraming {
   readonly kind = "tcp" as const;
   readonly remoteAddress: string;
@@ -180,13 +188,35 @@ export class TcpFraming implements StreamFraming {
     return new Promise((resolve) => this.socket.once("close", () => resolve()));
   }
 
-  // Each write is its own socket write. Corking per event-loop turn was tried (2026-11-27): +25%
-  // chat throughput, but in the archived 10,000 msgs/s bench step some deliveries never arrived
-  // (none arrived after the drain); not landed until that is understood (issue 5 note).
+  /** The socket corked for this event-loop turn, if any (writes coalesce into one send). */
+  private corked: net.Socket | null = null;
+  private flushScheduled = false;
+
   private write(data: string): void {
-    if (this.socket.destroyed) return;
-    this.socket.write(data);
+    const socket = this.socket;
+    if (socket.destroyed) return;
+    if (this.corked !== socket) {
+      this.corked?.uncork(); // STARTTLS replaced the socket this turn
+      socket.cork();
+      this.corked = socket;
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(this.flush);
+      }
+    }
+    socket.write(data);
+    if (socket.writableLength >= FLUSH_BYTES) {
+      this.corked = null;
+      socket.uncork();
+    }
   }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    const socket = this.corked;
+    this.corked = null;
+    socket?.uncork();
+  };
 }
 
 /**
