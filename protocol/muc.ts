@@ -255,6 +255,11 @@ export interface RoomConfig {
   getMemberList: Role[];
   /** Occupants other than admins may invite in members-only rooms. */
   allowInvites: boolean;
+  /**
+   * Roles whose occupants' presence is broadcast (muc#roomconfig_presencebroadcast): the
+   * presence of an occupant whose role is not listed reaches only that occupant.
+   */
+  presenceBroadcast: Role[];
 }
 
 export const DEFAULT_ROOM_CONFIG: Readonly<RoomConfig> = Object.freeze<RoomConfig>({
@@ -273,7 +278,13 @@ export const DEFAULT_ROOM_CONFIG: Readonly<RoomConfig> = Object.freeze<RoomConfi
   enableLogging: false,
   getMemberList: ["moderator", "participant"],
   allowInvites: false,
+  presenceBroadcast: ["moderator", "participant", "visitor"],
 });
+
+/** A copy of a configuration that shares no array with it. */
+export function copyRoomConfig(config: Readonly<RoomConfig>): RoomConfig {
+  return { ...config, getMemberList: [...config.getMemberList], presenceBroadcast: [...config.presenceBroadcast] };
+}
 
 /** The choices of muc#roomconfig_maxusers; 0 is shown as "none" (no limit). */
 export const MAX_USERS_OPTIONS = [5, 10, 20, 30, 50, 100, 200, 500, 1000];
@@ -328,6 +339,13 @@ export function roomConfigForm(config: RoomConfig, limit = 0): DataForm {
       options: (["moderator", "participant", "visitor"] as const).map((value) => ({ value })),
       values: [...config.getMemberList],
     },
+    {
+      var: `${F}presencebroadcast`,
+      type: "list-multi",
+      label: "Roles whose presence is broadcast",
+      options: (["moderator", "participant", "visitor"] as const).map((value) => ({ value })),
+      values: [...config.presenceBroadcast],
+    },
     { var: `${F}enablelogging`, type: "boolean", label: "Log discussions", values: [bool(config.enableLogging)] },
   ];
   return { type: "form", title: "Room configuration", fields };
@@ -355,7 +373,7 @@ function boolField(form: DataForm, name: string, current: boolean): boolean {
 export function applyRoomConfig(config: RoomConfig, form: DataForm, limit = 0): RoomConfig {
   const type = getValue(form, FORM_TYPE_FIELD);
   if (type !== undefined && type !== NS.mucRoomConfig) throw new StanzaError("not-acceptable", `FORM_TYPE must be ${NS.mucRoomConfig}`);
-  const next: RoomConfig = { ...config, getMemberList: [...config.getMemberList] };
+  const next = copyRoomConfig(config);
   const text = (name: string): string | undefined => {
     const field = getField(form, `${F}${name}`);
     return field ? (field.values[0] ?? "") : undefined;
@@ -395,6 +413,11 @@ export function applyRoomConfig(config: RoomConfig, form: DataForm, limit = 0): 
     const mapped = roles.map((r) => (r === "member" ? "participant" : r));
     for (const r of mapped) if (r !== "moderator" && r !== "participant" && r !== "visitor") throw notAcceptable("getmemberlist", `unknown role ${r}`);
     next.getMemberList = [...new Set(mapped)] as Role[];
+  }
+  if (getField(form, `${F}presencebroadcast`)) {
+    const roles = getValues(form, `${F}presencebroadcast`).map((r) => r.trim());
+    for (const r of roles) if (r !== "moderator" && r !== "participant" && r !== "visitor") throw notAcceptable("presencebroadcast", `unknown role ${r}`);
+    next.presenceBroadcast = [...new Set(roles)] as Role[];
   }
   if (next.passwordProtected && next.password === "") throw notAcceptable("roomsecret", "a password-protected room needs a password");
   if (!next.passwordProtected) next.password = "";

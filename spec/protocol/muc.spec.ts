@@ -132,6 +132,19 @@ describe("room configuration (§10.2)", () => {
     condition(() => applyRoomConfig(DEFAULT_ROOM_CONFIG, submission({ "muc#roomconfig_maxusers": ["500"] }), 100), "not-acceptable");
   });
 
+  test("presence broadcast (muc#roomconfig_presencebroadcast): every role by default, offered as a list-multi, set by a submission, unknown roles refused", () => {
+    assert.deepEqual([...DEFAULT_ROOM_CONFIG.presenceBroadcast].sort(), ["moderator", "participant", "visitor"]);
+    const field = roomConfigForm(DEFAULT_ROOM_CONFIG).fields.find((f) => f.var === "muc#roomconfig_presencebroadcast");
+    assert.equal(field?.type, "list-multi");
+    assert.deepEqual(field?.options?.map((o) => o.value), ["moderator", "participant", "visitor"]);
+    const next = applyRoomConfig(DEFAULT_ROOM_CONFIG, submission({ "muc#roomconfig_presencebroadcast": ["moderator", "moderator", " participant "] }));
+    assert.deepEqual(next.presenceBroadcast, ["moderator", "participant"]);
+    assert.deepEqual(applyRoomConfig(DEFAULT_ROOM_CONFIG, submission({ "muc#roomconfig_presencebroadcast": [] })).presenceBroadcast, [], "nobody's presence is broadcast");
+    assert.deepEqual(applyRoomConfig(next, submission({ "muc#roomconfig_roomname": ["x"] })).presenceBroadcast, ["moderator", "participant"], "left out, it stays");
+    condition(() => applyRoomConfig(DEFAULT_ROOM_CONFIG, submission({ "muc#roomconfig_presencebroadcast": ["none"] })), "not-acceptable");
+    assert.notEqual(next.presenceBroadcast, DEFAULT_ROOM_CONFIG.presenceBroadcast, "the default's array is not shared");
+  });
+
   test("turning the password off forgets it", () => {
     const locked = applyRoomConfig(DEFAULT_ROOM_CONFIG, submission({ "muc#roomconfig_passwordprotectedroom": ["1"], "muc#roomconfig_roomsecret": ["s"] }));
     assert.equal(locked.password, "s");

@@ -9,7 +9,8 @@
 // stamped with its stanza-id, queued once, and broadcast without waiting for the disk. Reads
 // (queries, history) first wait for what was queued before them.
 import { randomBytes } from "node:crypto";
-import type { Element } from "../../../protocol/xml/element.ts";
+import { clone, xml, type Element } from "../../../protocol/xml/element.ts";
+import { NS } from "../../../protocol/ns.ts";
 import { StanzaError } from "../../../protocol/errors.ts";
 import type { Jid } from "../../../protocol/jid.ts";
 import { historyStart, type HistoryRequest } from "../../../protocol/muc.ts";
@@ -23,6 +24,33 @@ import {
   stanzaToText,
   type Storage,
 } from "../../core/storage/index.ts";
+
+/**
+ * Parley's record of a groupchat sender's real full JID, kept in the archived stanza only:
+ * <real-jid xmlns='urn:xmpp:parley:muc:real-jid:0' jid='user@host/res'/>. Readers get it as a
+ * muc#user <item jid/> when they may see real JIDs, and never otherwise.
+ */
+export const REAL_JID_NS = "urn:xmpp:parley:muc:real-jid:0";
+
+/**
+ * An archived room message as one reader gets it: the real-JID record becomes
+ * <x xmlns='http://jabber.org/protocol/muc#user'><item jid/></x> for `realJids`, and goes
+ * otherwise; any other muc#user payload (a sender's spoof, in rows older than the record) goes.
+ */
+export function forReader(stored: Element, realJids: boolean): Element {
+  let real: string | undefined;
+  stored.children = stored.children.filter((c) => {
+    if (typeof c === "string") return true;
+    const ns = c.getNS();
+    if (c.getName() === "real-jid" && ns === REAL_JID_NS) {
+      real = c.attrs.jid;
+      return false;
+    }
+    return !(c.getName() === "x" && ns === NS.mucUser);
+  });
+  if (realJids && real !== undefined) stored.append(xml("x", { xmlns: NS.mucUser }, xml("item", { jid: real })));
+  return stored;
+}
 
 export interface RoomArchiveOptions {
   defaultPage: number;
@@ -54,11 +82,16 @@ export class RoomArchive {
    * Archives a groupchat message as the room broadcasts it (from room/nick, no 'to'): adds the
    * room's <stanza-id/> to `message` and queues one row. Returns the id.
    */
-  append(room: Jid, nick: string, message: Element): string {
+  append(room: Jid, nick: string, message: Element, realJid?: string): string {
     const { id, ts } = this.#ids.next();
     const by = room.bare.toString();
     addStanzaId(message, id, by);
-    const entry = { host: room.domain, username: room.local, id, with: by, withResource: nick, direction: "in" as const, xml: stanzaToText(message), ts };
+    let stored = message;
+    if (realJid !== undefined) {
+      stored = clone(message);
+      stored.append(xml("real-jid", { xmlns: REAL_JID_NS, jid: realJid }));
+    }
+    const entry = { host: room.domain, username: room.local, id, with: by, withResource: nick, direction: "in" as const, xml: stanzaToText(stored), ts };
     this.storage.writer.write({ kind: "archive", entries: [entry] }).catch((err: unknown) => {
       this.log.error({ err, room: by, id }, "archiving a room message failed");
     });
@@ -82,7 +115,7 @@ export class RoomArchive {
     const messages: HistoryMessage[] = [];
     for (const row of page.messages) {
       const stanza = stanzaFromText(row.xml);
-      if (stanza) messages.push({ stanza, at: new Date(row.ts) });
+      if (stanza) messages.push({ stanza: forReader(stanza, false), at: new Date(row.ts) });
     }
     if (request.maxchars === undefined) return messages;
     const sized = messages.map((m) => ({ ...m, chars: serialize(m.stanza).length }));
@@ -91,9 +124,10 @@ export class RoomArchive {
 
   /**
    * §4: one query, answered to `to` (the asker's full JID): every result through `send`, in
-   * order, then the <fin/> to put in the IQ result.
+   * order, then the <fin/> to put in the IQ result. With `realJids` (a moderator, or anyone in
+   * a non-anonymous room) each message carries its sender's real JID as a muc#user item.
    */
-  async query(room: Jid, payload: Element, to: string, send: (stanza: Element) => Promise<void>): Promise<Element> {
+  async query(room: Jid, payload: Element, to: string, send: (stanza: Element) => Promise<void>, opts: { realJids?: boolean } = {}): Promise<Element> {
     const q = parseMamQuery(payload);
     const paging = mamPageRequest(q, this.opts.defaultPage, this.opts.maxPage, room);
     const { request, filter } = paging;
@@ -118,7 +152,7 @@ export class RoomArchive {
         continue;
       }
       await send(
-        mamResultMessage({ to, from, messageId: randomBytes(9).toString("base64url"), queryId: q.queryId, archiveId: archived.id, stamp: new Date(archived.ts), message }),
+        mamResultMessage({ to, from, messageId: randomBytes(9).toString("base64url"), queryId: q.queryId, archiveId: archived.id, stamp: new Date(archived.ts), message: forReader(message, opts.realJids === true) }),
       );
     }
     return mamPageFin(page, paging, count);

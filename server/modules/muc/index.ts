@@ -2,6 +2,10 @@
 // discovery, rooms in room.ts), with XEP-0421 Occupant Id 0.3.0, XEP-0410 MUC Self-Ping 1.1.0
 // (the room answers self-pings), XEP-0313 MAM 0.7.5 on room JIDs (archive.ts) and mediated
 // invitations; XEP-0249 direct invitations need nothing here (they are messages between users).
+// The service hands out unique room names (§10.1.4, muc#unique); rooms list their occupants in
+// disco#items where that is public (§6.5), broadcast presence by role
+// (muc#roomconfig_presencebroadcast), and give real JIDs on archived messages to those who may
+// see them (archive.ts).
 //
 // Settings ([modules.muc]): domain_prefix = "conference" (the service is <prefix>.<host> for
 // every host), or domain = "chat.example.org" (one host only), history_length = 20 (messages a
@@ -14,6 +18,7 @@
 // Occupants live in memory: after a restart rooms are empty, so a client's self-ping tells it to
 // join again (no ghosts). Rooms that an earlier version kept in the module key-value store are
 // moved into the tables at start, once.
+import { randomBytes } from "node:crypto";
 import { StanzaError, errorReply } from "../../../protocol/errors.ts";
 import { NS } from "../../../protocol/ns.ts";
 import { makeJid, type Jid } from "../../../protocol/jid.ts";
@@ -146,6 +151,8 @@ class MucService {
       return this.reply(ev, new StanzaError("item-not-found", { text: "no such room", by: ev.to.bare.toString() }));
     }
     const target = room;
+    // Other modules (push) see a groupchat message in the room's order, just before the room handles it.
+    if (ev.kind === "message" && ev.stanza.attrs.type === "groupchat") void target.run(async () => void (await this.m.fire("muc/groupchat", { ...ev, room: target }))).catch((err: unknown) => this.m.log.error({ err }, "muc/groupchat failed"));
     await target.run(() => target.handle(ev));
   }
 
@@ -154,7 +161,19 @@ class MucService {
     return reply ? this.m.send(reply) : Promise.resolve();
   }
 
-  /** §6.1-§6.3: the service itself: what it is, and its public rooms. */
+  /**
+   * §10.1.4: a room name no room of this service has, nor had from this name: 128 random bits
+   * (a repeat is as likely as guessing a key), checked against the rooms there are.
+   */
+  private uniqueName(): string {
+    for (let i = 0; i < 8; i++) {
+      const name = randomBytes(16).toString("hex");
+      if (!this.rooms.has(name)) return name;
+    }
+    throw new StanzaError("internal-server-error", "no unique name could be made");
+  }
+
+  /** §6.1-§6.3: the service itself: what it is, and its public rooms; §10.1.4 unique names. */
   private async handleService(ev: StanzaEvent): Promise<void> {
     const type = ev.stanza.attrs.type;
     if (ev.kind !== "iq") {
@@ -167,13 +186,15 @@ class MucService {
     let payload: Element | null = null;
     if (key === `get ${NS.discoInfo} query` && iq.payload.attrs.node === undefined) {
       payload = xml("query", { xmlns: NS.discoInfo }, xml("identity", { category: "conference", type: "text", name: "Chatrooms" }));
-      for (const feature of [NS.discoInfo, NS.discoItems, NS.muc, NS.occupantId, SELF_PING_OPTIMIZATION, NS.ping]) payload.append(xml("feature", { var: feature }));
+      for (const feature of [NS.discoInfo, NS.discoItems, NS.muc, NS.mucUnique, NS.occupantId, SELF_PING_OPTIMIZATION, NS.ping]) payload.append(xml("feature", { var: feature }));
     } else if (key === `get ${NS.discoItems} query` && iq.payload.attrs.node === undefined) {
       payload = xml("query", { xmlns: NS.discoItems });
       for (const room of this.rooms.values()) {
         const listing = room.listing();
         if (listing) payload.append(xml("item", listing));
       }
+    } else if (key === `get ${NS.mucUnique} unique`) {
+      payload = xml("unique", { xmlns: NS.mucUnique }, this.uniqueName());
     } else if (key === `get ${NS.ping} ping`) {
       payload = null;
     } else {
@@ -193,9 +214,9 @@ export default defineModule({
       xep: 45,
       version: "1.34.5",
       status: "partial",
-      note: "rooms in SQL (config, affiliations, registered nicks), roles, affiliations, configuration, history from the room archive, invitations, nickname registration, IQs between occupants, multi-session nicks, voice requests; no unique room names (§10.1.4), occupants not listed in disco#items, no presence-broadcast filtering by role",
+      note: "rooms in SQL (config, affiliations, registered nicks), roles, affiliations, configuration, history from the room archive, invitations, nickname registration, IQs between occupants, multi-session nicks, voice requests, unique room names (§10.1.4), occupants in disco#items of public rooms, presence broadcast by role (muc#roomconfig_presencebroadcast)",
     },
-    { xep: 313, version: "0.7.5", status: "complete", note: "on logged rooms: groupchat archived once with the room's stanza-id, RSM paging, #extended, metadata; members-only archives for members" },
+    { xep: 313, version: "0.7.5", status: "complete", note: "on logged rooms: groupchat archived once with the room's stanza-id, RSM paging, #extended, metadata; members-only archives for members; senders' real JIDs for moderators (everyone in non-anonymous rooms)" },
     { xep: 410, version: "1.1.0", status: "complete", note: "the room answers self-pings for every session of an occupant; after a restart, not-acceptable until the client rejoins" },
     { xep: 421, version: "0.3.0", status: "complete", note: "in MUC presence and messages" },
     { xep: 249, version: "1.2", status: "complete", note: "direct invitations are plain messages between users" },

@@ -27,6 +27,7 @@ import { serialize } from "../../../protocol/xml/serialize.ts";
 import {
   DEFAULT_ROOM_CONFIG,
   Status,
+  copyRoomConfig,
   applyRoomConfig,
   historyStart,
   itemElement,
@@ -54,7 +55,7 @@ import {
   voiceApprovalForm,
 } from "../../../protocol/muc.ts";
 import type { StanzaEvent, IqEvent } from "../../core/router.ts";
-import type { RoomArchive } from "./archive.ts";
+import { REAL_JID_NS, type RoomArchive } from "./archive.ts";
 import type { StoredRoom } from "./store.ts";
 
 export interface Occupant {
@@ -151,7 +152,7 @@ export class Room {
   destroyed = false;
 
   constructor(readonly jid: Jid, private readonly host: RoomHost, data?: RoomData, defaults: Partial<RoomConfig> = {}) {
-    this.config = { ...DEFAULT_ROOM_CONFIG, getMemberList: [...DEFAULT_ROOM_CONFIG.getMemberList], ...defaults, ...data?.config };
+    this.config = copyRoomConfig({ ...DEFAULT_ROOM_CONFIG, ...defaults, ...data?.config });
     this.salt = data?.salt ?? randomBytes(16).toString("base64");
     if (data) {
       for (const [jid, affiliation] of data.affiliations) if (affiliation !== "none") this.affiliations.set(jid, affiliation);
@@ -165,7 +166,7 @@ export class Room {
   toData(): StoredRoom {
     return {
       room: this.jid.local,
-      config: { ...this.config, getMemberList: [...this.config.getMemberList] },
+      config: copyRoomConfig(this.config),
       affiliations: [...this.affiliations],
       nicks: [...this.nicks],
       subject: this.subject,
@@ -224,6 +225,38 @@ export class Room {
 
   private mayDiscoverJids(receiver: Occupant): boolean {
     return this.config.whois === "anyone" || receiver.role === "moderator";
+  }
+
+  /** Whether an entity, in the room or not, may see occupants' real JIDs (§4.2: moderators, or anyone in a non-anonymous room). */
+  private mayDiscoverJidsAs(jid: Jid): boolean {
+    return this.config.whois === "anyone" || this.effectiveRole(jid) === "moderator";
+  }
+
+  /** muc#roomconfig_presencebroadcast: is the presence of an occupant (with this role) shown to the others? */
+  private shown(o: Occupant, role: Role = o.role): boolean {
+    return this.config.presenceBroadcast.includes(role);
+  }
+
+  /** Who gets an occupant's presence: everyone when it is broadcast, the occupant alone otherwise. */
+  private audience(o: Occupant): Occupant[] {
+    const everyone = [...this.occupants.values()];
+    return this.shown(o) ? everyone : everyone.filter((r) => r === o);
+  }
+
+  /**
+   * An occupant's role changed (it was shown to the others or not before): everyone who sees it
+   * now gets its presence; those who saw it and no longer do see it leave (role none).
+   */
+  private async announceRole(o: Occupant, wasShown: boolean, item: Partial<MucItem>): Promise<void> {
+    if (this.shown(o)) {
+      await this.broadcast((r) => this.presenceOf(o, r, [], { item }));
+      return;
+    }
+    if (wasShown) {
+      const others = [...this.occupants.values()].filter((r) => r !== o);
+      await this.broadcast((r) => this.presenceOf(o, r, [], { type: "unavailable", base: xml("presence"), item: { role: "none" } }), others);
+    }
+    await this.broadcast((r) => this.presenceOf(o, r, [], { item }), [o]);
   }
 
   private itemFor(o: Occupant, receiver: Occupant | null, extra: Partial<MucItem> = {}): MucItem {
@@ -330,7 +363,7 @@ export class Room {
       // resource): give it the whole room again rather than a bare presence update.
       return this.sendRoomState(current, ev.from, request, [], ev.stanza.attrs.id);
     }
-    await this.broadcast((r) => this.presenceOf(current, r, []));
+    await this.broadcast((r) => this.presenceOf(current, r, []), this.audience(current));
   }
 
   private cleanPresence(stanza: Element): Element {
@@ -377,7 +410,7 @@ export class Room {
     const others = [...this.occupants.values()].filter((o) => o !== occupant);
     // §7.2.3: everyone already there, to the newcomer; then the newcomer, to everyone already there.
     await this.sendOthers(occupant, ev.from);
-    await this.broadcast((r) => this.presenceOf(occupant, r, []), others);
+    if (this.shown(occupant)) await this.broadcast((r) => this.presenceOf(occupant, r, []), others);
     await this.sendRoomState(occupant, ev.from, request, created ? [Status.CREATED] : [], ev.stanza.attrs.id, true);
   }
 
@@ -395,7 +428,7 @@ export class Room {
   private sendOthers(o: Occupant, session: Jid): Promise<void> {
     return this.sendEachTo(
       session,
-      [...this.occupants.values()].filter((other) => other !== o),
+      [...this.occupants.values()].filter((other) => other !== o && this.shown(other)),
       (other) => this.presenceOf(other, o, []),
     );
   }
@@ -446,7 +479,7 @@ export class Room {
     if (this.occupants.has(nick)) return this.presenceError(ev, "conflict", "that nickname is in use");
     if (this.reservedByOther(nick, o.jid)) return this.presenceError(ev, "conflict", "that nickname is registered to someone else");
     if (o.sessions.length > 1) return this.presenceError(ev, "not-acceptable", "leave from your other sessions before changing nick");
-    const everyone = [...this.occupants.values()];
+    const everyone = this.audience(o);
     // §7.6.3: the old nick leaves with 303 and the new nick, then the new one arrives.
     await this.broadcast((r) => this.presenceOf(o, r, [Status.NICK_CHANGED], { type: "unavailable", item: { nick }, base: xml("presence") }), everyone);
     this.occupants.delete(o.nick);
@@ -473,7 +506,8 @@ export class Room {
 
   /** Takes an occupant out and tells everyone (the occupant last, with 110). */
   private async removeOccupant(o: Occupant, statuses: number[], item: Partial<MucItem>, tellSelf: boolean, base: Element = xml("presence"), destroy?: Destroy): Promise<void> {
-    const everyone = [...this.occupants.values()].filter((r) => r !== o);
+    // Those who never saw the occupant (presence broadcast by role) are not told it left.
+    const everyone = this.shown(o) ? [...this.occupants.values()].filter((r) => r !== o) : [];
     this.occupants.delete(o.nick);
     for (const s of o.sessions) this.byRealJid.delete(s.toString());
     o.role = "none";
@@ -520,7 +554,8 @@ export class Room {
     } else if (sender.role === "visitor" || sender.role === "none") {
       return this.error(ev, new StanzaError("forbidden", "visitors may not speak in this room"));
     }
-    const message = stripped(stanza, new Set([`occupant-id ${NS.occupantId}`]));
+    // A client's own muc#user payload or real-JID record in a groupchat message can only be a spoof.
+    const message = stripped(stanza, new Set([`occupant-id ${NS.occupantId}`, `x ${NS.mucUser}`, `real-jid ${REAL_JID_NS}`]));
     // XEP-0359 §5: a stanza-id claiming to be the room's can only be a spoof.
     stripStanzaIds(message, this.jid.toString());
     // Content (a body, an encrypted payload, a marker...) is history; a subject or chat state alone is not.
@@ -530,7 +565,7 @@ export class Room {
     message.attrs.from = this.occupantJid(sender.nick);
     delete message.attrs.to;
     message.append(occupantIdElement(sender.occupantId));
-    if (content) this.remember(sender, message);
+    if (content) this.remember(sender, message, ev.from);
     await this.broadcast((r) => {
       const copy = clone(message);
       copy.attrs.to = r.jid.toString();
@@ -539,9 +574,9 @@ export class Room {
   }
 
   /** Keeps a message for history and MAM: archived once (with the room's stanza-id) or held in memory. */
-  private remember(sender: Occupant, message: Element): void {
+  private remember(sender: Occupant, message: Element, realJid: Jid): void {
     if (this.config.enableLogging) {
-      this.host.archive.append(this.jid, sender.nick, message);
+      this.host.archive.append(this.jid, sender.nick, message, realJid.toString());
       return;
     }
     if (this.host.historyLength === 0 || !message.getChild("body")) return;
@@ -699,8 +734,7 @@ export class Room {
         return this.discoInfo(ev);
       case `get ${NS.discoItems} query`:
         if (ev.payload.attrs.node !== undefined) throw new StanzaError("item-not-found");
-        // §6.5 lets a room list its occupants; it does not, so as not to give away who is there.
-        return xml("query", { xmlns: NS.discoItems });
+        return this.discoItems(ev.from);
       case `get ${NS.ping} ping`:
         return true;
       case `get ${NS.mucAdmin} query`:
@@ -723,7 +757,7 @@ export class Room {
         return mamQueryForm(true);
       case `set ${NS.mam} query`:
         this.assertMayReadArchive(ev.from);
-        return this.host.archive.query(this.jid, ev.payload, ev.from.toString(), (stanza) => this.host.send(stanza));
+        return this.host.archive.query(this.jid, ev.payload, ev.from.toString(), (stanza) => this.host.send(stanza), { realJids: this.mayDiscoverJidsAs(ev.from) });
       case `get ${NS.mam} metadata`:
         this.assertMayReadArchive(ev.from);
         return this.host.archive.metadata(this.jid);
@@ -746,6 +780,24 @@ export class Room {
     if (this.config.enableLogging) features.push(NS.mam, NS.mamExtended, NS.sid);
     for (const feature of features) query.append(xml("feature", { var: feature }));
     query.append(buildForm(roomInfoForm(this.config, this.occupants.size, this.subject)));
+    return query;
+  }
+
+  /**
+   * §6.5: a room MAY list its occupants where that is public, or return an empty list. Listed
+   * here: the occupants whose presence is broadcast, as room@service/nick, in a public room, to
+   * its occupants, and to anyone not banned when the room is open (neither members-only nor
+   * password-protected), since anyone could enter and see them. Hidden rooms list nobody.
+   */
+  private discoItems(asker: Jid): Element {
+    const query = xml("query", { xmlns: NS.discoItems });
+    if (!this.config.public || this.affiliationOf(asker) === "outcast") return query;
+    const self = this.byRealJid.get(asker.toString());
+    const open = !this.config.membersOnly && !this.config.passwordProtected;
+    if (!self && !open) return query;
+    for (const o of this.occupants.values()) {
+      if (o === self || this.shown(o)) query.append(xml("item", { jid: this.occupantJid(o.nick) }));
+    }
     return query;
   }
 
@@ -874,8 +926,9 @@ export class Room {
       // §8.2: the kicked occupant is told too, with 307.
       return this.removeOccupant(target, [Status.KICKED], { actor, reason }, true);
     }
+    const wasShown = this.shown(target);
     target.role = role;
-    await this.broadcast((r) => this.presenceOf(target, r, [], { item: { reason } }));
+    await this.announceRole(target, wasShown, { reason });
   }
 
   private async applyAffiliation(jid: Jid, affiliation: Affiliation, actor: MucActor, reason?: string): Promise<void> {
@@ -890,8 +943,9 @@ export class Room {
       } else if (affiliation === "none" && this.config.membersOnly) {
         await this.removeOccupant(o, [Status.AFFILIATION_CHANGED], { actor, reason }, true);
       } else {
+        const wasShown = this.shown(o);
         o.role = this.defaultRole(affiliation);
-        await this.broadcast((r) => this.presenceOf(o, r, [], { item: { reason } }));
+        await this.announceRole(o, wasShown, { reason });
       }
     }
   }
@@ -972,6 +1026,14 @@ export class Room {
     if (statuses.length > 0 && JSON.stringify(before) !== JSON.stringify(after)) {
       const sorted = [...new Set(statuses)].sort((a, b) => a - b);
       await this.broadcast((r) => xml("message", { type: "groupchat", from: this.jid.toString(), to: r.jid.toString(), id: `config-${Date.now().toString(36)}` }, mucUserElement({ statuses: sorted })));
+    }
+    // Presence broadcast by role changed: occupants now shown arrive, those now hidden leave.
+    for (const o of [...this.occupants.values()]) {
+      const was = before.presenceBroadcast.includes(o.role);
+      if (was === this.shown(o)) continue;
+      const others = [...this.occupants.values()].filter((r) => r !== o);
+      const opts = was ? { type: "unavailable", base: xml("presence"), item: { role: "none" as Role } } : {};
+      await this.broadcast((r) => this.presenceOf(o, r, [], opts), others);
     }
     if (after.membersOnly && !before.membersOnly) {
       for (const o of [...this.occupants.values()]) {

@@ -5,7 +5,7 @@
 // username = room; deleteRoom removes it with the rest.
 import type { Kysely } from "kysely";
 import type { Schema } from "../../core/storage/schema.ts";
-import { DEFAULT_ROOM_CONFIG, isAffiliation, type Affiliation, type RoomConfig } from "../../../protocol/muc.ts";
+import { DEFAULT_ROOM_CONFIG, copyRoomConfig, isAffiliation, isRole, type Affiliation, type RoomConfig } from "../../../protocol/muc.ts";
 
 export interface MucRoomsTable {
   service: string;
@@ -65,10 +65,13 @@ export function readConfig(text: string): RoomConfig {
     parsed = {};
   }
   const stored = typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? (parsed as Partial<RoomConfig>) : {};
-  const config: RoomConfig = { ...DEFAULT_ROOM_CONFIG, getMemberList: [...DEFAULT_ROOM_CONFIG.getMemberList] };
+  const config = copyRoomConfig(DEFAULT_ROOM_CONFIG);
   for (const key of Object.keys(DEFAULT_ROOM_CONFIG) as Array<keyof RoomConfig>) {
     const value = stored[key];
-    if (value !== undefined && typeof value === typeof DEFAULT_ROOM_CONFIG[key]) (config as unknown as Record<string, unknown>)[key] = value;
+    if (value === undefined || typeof value !== typeof DEFAULT_ROOM_CONFIG[key]) continue;
+    // The role lists: arrays of roles, or the default.
+    if (Array.isArray(DEFAULT_ROOM_CONFIG[key]) && !(Array.isArray(value) && value.every(isRole))) continue;
+    (config as unknown as Record<string, unknown>)[key] = value;
   }
   return config;
 }

@@ -79,4 +79,13 @@ forEachDatabase("muc store", (db) => {
     assert.equal(config.maxUsers, DEFAULT_ROOM_CONFIG.maxUsers);
     assert.deepEqual(readConfig("not json"), { ...DEFAULT_ROOM_CONFIG, getMemberList: [...DEFAULT_ROOM_CONFIG.getMemberList] });
   });
+
+  test("the role lists (getMemberList, presenceBroadcast) read back as stored, and a list with a non-role reads as the default", () => {
+    const config = readConfig(JSON.stringify({ presenceBroadcast: ["moderator"], getMemberList: [] }));
+    assert.deepEqual(config.presenceBroadcast, ["moderator"]);
+    assert.deepEqual(config.getMemberList, []);
+    const bad = readConfig(JSON.stringify({ presenceBroadcast: ["moderator", 7], getMemberList: ["king"] }));
+    assert.deepEqual(bad.presenceBroadcast, [...DEFAULT_ROOM_CONFIG.presenceBroadcast]);
+    assert.deepEqual(bad.getMemberList, [...DEFAULT_ROOM_CONFIG.getMemberList]);
+  });
 });
