@@ -76,6 +76,9 @@ const PREFS_CACHE = 10_000;
 function wantsArchiving(stanza: Element): boolean {
   const type = stanza.attrs.type ?? "normal";
   if (type === "error" || type === "groupchat") return false;
+  // A MAM result (from a room's or another archive) answers a query: it is not conversation,
+  // and archiving it would copy the other archive into this one.
+  if (stanza.getChild("result", NS.mam)) return false;
   const hints = storageHints(stanza);
   if (hints.noStore || hints.noPermanentStore) return false;
   if (hints.store) return true;

@@ -180,6 +180,10 @@ describe("queries to the room (XEP-0313 §4)", () => {
     const md = metadata.getChild("metadata", NS.mam)!;
     assert.equal(md.getChild("start")?.attrs.id, sent[0].id);
     assert.equal(md.getChild("end")?.attrs.id, sent[4].id);
+    // The results the room sent juliet are answers, not conversation: her own archive has none.
+    await t.server.storage.writer.sync();
+    const own = await query(juliet, juliet.jid!.split("/")[0]);
+    assert.deepEqual(own.results.filter((r) => forwarded(r).getChild("result", NS.mam)), [], "room results archived in the user's archive");
     await romeo.close();
     await juliet.close();
   });
