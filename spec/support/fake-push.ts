@@ -18,6 +18,8 @@ import { createSecureServer, constants, type Http2SecureServer } from "node:http
 import { createECDH, createPublicKey, createDecipheriv, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import forge from "node-forge";
 import { verifyJwt } from "../../server/modules/push-appserver/jwt.ts";
 
@@ -66,6 +68,41 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
+/**
+ * `[modules.push_appserver]` pointing at the fakes (their keys and CAs written to files in `dir`),
+ * with `settings` (snake_case keys, TOML values) added or overriding the defaults.
+ */
+export function appServerToml(dir: string, fakes: { apns: FakeApns; fcm: FakeFcm; web: FakeWebPush }, settings: Record<string, string | number | boolean> = {}): string {
+  const { apns, fcm, web } = fakes;
+  const file = (name: string, text: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  const all: Record<string, string | number | boolean> = {
+    enabled: true,
+    apns_key_file: file("apns.p8", apns.keyPem),
+    apns_key_id: apns.keyId,
+    apns_team_id: apns.teamId,
+    apns_topic: apns.topic,
+    apns_url: apns.url,
+    apns_ca_file: file("apns-ca.pem", apns.ca),
+    fcm_service_account_file: file("service-account.json", JSON.stringify(fcm.serviceAccount())),
+    fcm_url: fcm.url,
+    fcm_ca_file: file("fcm-ca.pem", fcm.ca),
+    vapid_public_key: web.vapid.publicKey,
+    vapid_private_key: web.vapid.privateKey,
+    vapid_subject: "mailto:ops@localhost",
+    web_push_ca_file: file("web-ca.pem", web.ca),
+    max_attempts: 4,
+    backoff_ms: 50,
+    poll_ms: 50,
+    ...settings,
+  };
+  const lines = ["[modules.push_appserver]", ...Object.entries(all).map(([k, v]) => `${k} = ${typeof v === "string" ? JSON.stringify(v) : String(v)}`)];
+  return `${lines.join("\n")}\n`;
+}
+
 // ---- APNs -----------------------------------------------------------------------------------
 
 export interface ApnsRequest {
@@ -81,6 +118,12 @@ export class FakeApns {
   readonly unregistered = new Set<string>();
   /** Tokens APNs answers 503 ServiceUnavailable for (a service having a bad day). */
   readonly failing = new Set<string>();
+  /** Every 503 answered for a token in `failing` (one entry per attempt). */
+  readonly failures: string[] = [];
+  /** Milliseconds APNs takes to answer an accepted request (a slow service); 0 answers at once. */
+  delayMs = 0;
+  /** Accepted requests whose answer is being held back by `delayMs`. */
+  inFlight = 0;
   readonly teamId = "TEAM123456";
   readonly keyId = "KEY1234567";
   readonly topic = "org.parley.test";
@@ -150,11 +193,24 @@ export class FakeApns {
         }
         if (type === "alert" && !payload.aps.alert) return refuse(400, "PayloadEmpty");
         if (fake.unregistered.has(match[1])) return answer(410, { reason: "Unregistered", timestamp: Date.now() });
-        if (fake.failing.has(match[1])) return answer(503, { reason: "ServiceUnavailable" });
+        if (fake.failing.has(match[1])) {
+          fake.failures.push(match[1]);
+          return answer(503, { reason: "ServiceUnavailable" });
+        }
         const h: Record<string, string> = {};
         for (const [k, v] of Object.entries(headers)) if (!k.startsWith(":")) h[k] = String(v);
-        fake.requests.push({ token: match[1], headers: h, payload });
-        answer(200);
+        const accept = () => {
+          // A request the client gave up on (its stream is gone) was never delivered.
+          if (stream.destroyed || stream.closed) return;
+          fake.requests.push({ token: match[1], headers: h, payload });
+          answer(200);
+        };
+        if (fake.delayMs <= 0) return accept();
+        fake.inFlight++;
+        setTimeout(() => {
+          fake.inFlight--;
+          accept();
+        }, fake.delayMs);
       });
     });
     fake.port = await listen(server);

@@ -22,7 +22,9 @@
 // apns_key_file, apns_key_id, apns_team_id, apns_topic, apns_url, apns_ca_file;
 // fcm_service_account_file, fcm_url, fcm_token_url, fcm_ca_file; vapid_public_key,
 // vapid_private_key, vapid_subject, web_push_ca_file; max_attempts, backoff_ms, poll_ms,
-// redis_prefix. A service left unconfigured refuses registrations of its type.
+// redis_prefix, job_lock_ms (BullMQ: how long a worker's claim on a delivery lasts unless
+// renewed, default 30000; a delivery claimed as Redis died runs after at most twice this).
+// A service left unconfigured refuses registrations of its type.
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { Kysely } from "kysely";
@@ -82,6 +84,7 @@ export default defineModule({
     const policy: RetryPolicy = { maxAttempts: s.integer("max_attempts", 1, 100, 8), backoffMs: s.integer("backoff_ms", 1, 3_600_000, 2000) };
     const pollMs = s.integer("poll_ms", 10, 60_000, 1000);
     const redisPrefix = s.string("redis_prefix", "parley");
+    const jobLockMs = s.integer("job_lock_ms", 1000, 600_000, 30_000);
     s.finish();
     // Optional: most servers use their users' apps' own app servers.
     if (!enabled) return;
@@ -101,7 +104,7 @@ export default defineModule({
     const db = m.storage.db.withTables<PushTables>() as unknown as Kysely<PushTables>;
     const redisUrl = m.serverConfig.redis?.url;
     const queue: JobQueue<DeliveryJob> = redisUrl
-      ? new BullQueue<DeliveryJob>({ url: redisUrl, prefix: redisPrefix, queue: QUEUE_NAME, policy })
+      ? new BullQueue<DeliveryJob>({ url: redisUrl, prefix: redisPrefix, queue: QUEUE_NAME, policy, lockMs: jobLockMs })
       : new SqlOutbox<DeliveryJob>(m.storage, `${QUEUE_NAME}:${domain}`, policy, pollMs);
     appServers.set(domain, { queue });
 

@@ -6,8 +6,14 @@
 //   Parley nodes on one database never run it twice at once; a crash mid-job means the lease
 //   runs out and the job runs again (deliveries are at-least-once).
 // - BullQueue: BullMQ on Redis (when `redis.url` is set); its failed set is the dead-letter
-//   record, and jobs live in Redis, so they survive a restart of Parley or of Redis (with
-//   Redis persistence on).
+//   record, and jobs live in Redis, so they survive a restart of Parley or of Redis — when Redis
+//   runs with `appendonly yes` and `appendfsync always` (README, "Push"): then a job whose add()
+//   returned is on disk even if Redis is killed the next instant. While Redis is away, ioredis
+//   holds commands and reconnects; add() waits rather than failing, and a worker's in-flight job
+//   is completed when Redis is back (its lock, stored with an absolute expiry, outlives a short
+//   restart), so a restart neither loses nor repeats deliveries
+//   (spec/server/modules/push-redis-restart.spec.ts). One job may be late: one the worker was
+//   claiming as Redis died waits for its claim to run out (`lockMs`), then runs.
 import { randomUUID } from "node:crypto";
 import type { Kysely } from "kysely";
 import { Queue, Worker, UnrecoverableError, type Job } from "bullmq";
@@ -177,6 +183,12 @@ export interface BullQueueOptions {
   queue: string;
   policy: RetryPolicy;
   concurrency?: number;
+  /**
+   * How long a worker's claim on a job lasts unless renewed (renewed every half of it while the
+   * job runs), and how often jobs whose claim ran out are looked for. A job claimed just as Redis
+   * went away (the claim was written, its answer lost) runs after at most twice this.
+   */
+  lockMs?: number;
 }
 
 export class BullQueue<T> implements JobQueue<T> {
@@ -189,6 +201,9 @@ export class BullQueue<T> implements JobQueue<T> {
     // BullMQ needs maxRetriesPerRequest null: a blocked worker command must not time out.
     this.connection = new Redis(opts.url, { maxRetriesPerRequest: null, lazyConnect: false });
     this.queue = new Queue(opts.queue, { connection: this.connection, prefix: opts.prefix });
+    // While Redis is away (a restart), the connections report errors and reconnect on their own;
+    // an 'error' event without a listener would end the process.
+    this.queue.on("error", () => {});
   }
 
   async add(payload: T): Promise<string> {
@@ -213,7 +228,15 @@ export class BullQueue<T> implements JobQueue<T> {
           throw err;
         }
       },
-      { connection: this.workerConnection, prefix: this.opts.prefix, concurrency: this.opts.concurrency ?? 4 },
+      {
+        connection: this.workerConnection,
+        prefix: this.opts.prefix,
+        concurrency: this.opts.concurrency ?? 4,
+        lockDuration: this.opts.lockMs ?? 30_000,
+        stalledInterval: this.opts.lockMs ?? 30_000,
+        // A job found without its claim is run again rather than failed, up to the attempts allowed.
+        maxStalledCount: this.opts.policy.maxAttempts,
+      },
     );
     // Errors are recorded on the job; the event only needs a listener so none goes unhandled.
     this.worker.on("error", () => {});

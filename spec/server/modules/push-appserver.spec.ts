@@ -4,7 +4,7 @@
 // node and secret it got, goes away, and messages become pushes through the right service.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -17,12 +17,12 @@ import { INCLUDE_BODY_FIELD, buildEnable, buildPublish, publishOptionsForm } fro
 import { parseStanzaError } from "../../../protocol/errors.ts";
 import { startTestServer, type TestServer } from "../../support/server.ts";
 import { accountsOn } from "../../support/accounts.ts";
-import { FakeApns, FakeFcm, FakeWebPush } from "../../support/fake-push.ts";
+import { FakeApns, FakeFcm, FakeWebPush, appServerToml as sharedAppServerToml } from "../../support/fake-push.ts";
 import roster from "../../../server/modules/roster/index.ts";
 import presence from "../../../server/modules/presence/index.ts";
 import message from "../../../server/modules/message/index.ts";
 import offline from "../../../server/modules/offline/index.ts";
-import push, { RegistrationStore } from "../../../server/modules/push/index.ts";
+import push, { INCLUDE_SENDER_FIELD, RegistrationStore } from "../../../server/modules/push/index.ts";
 import pushAppserver, { APPSERVER_NS, appServers } from "../../../server/modules/push-appserver/index.ts";
 import type { PushTables } from "../../../server/modules/push/tables.ts";
 import type { XmppClient } from "../../../conformance/client/client.ts";
@@ -35,35 +35,9 @@ let fcm: FakeFcm;
 let web: FakeWebPush;
 let dir: string;
 
-function appServerToml(): string {
-  const file = (name: string, text: string) => {
-    const path = join(dir, name);
-    writeFileSync(path, text);
-    return JSON.stringify(path);
-  };
-  return [
-    "[modules.push]",
-    "coalesce_ms = 300",
-    "[modules.push_appserver]",
-    "enabled = true",
-    `apns_key_file = ${file("apns.p8", apns.keyPem)}`,
-    `apns_key_id = "${apns.keyId}"`,
-    `apns_team_id = "${apns.teamId}"`,
-    `apns_topic = "${apns.topic}"`,
-    `apns_url = "${apns.url}"`,
-    `apns_ca_file = ${file("apns-ca.pem", apns.ca)}`,
-    `fcm_service_account_file = ${file("service-account.json", JSON.stringify(fcm.serviceAccount()))}`,
-    `fcm_url = "${fcm.url}"`,
-    `fcm_ca_file = ${file("fcm-ca.pem", fcm.ca)}`,
-    `vapid_public_key = "${web.vapid.publicKey}"`,
-    `vapid_private_key = "${web.vapid.privateKey}"`,
-    `vapid_subject = "mailto:ops@localhost"`,
-    `web_push_ca_file = ${file("web-ca.pem", web.ca)}`,
-    "max_attempts = 4",
-    "backoff_ms = 50",
-    "poll_ms = 50",
-    "",
-  ].join("\n");
+function appServerToml(push: Record<string, string | boolean> = {}, appserver: Record<string, string> = {}): string {
+  const pushLines = Object.entries(push).map(([k, v]) => `${k} = ${typeof v === "string" ? JSON.stringify(v) : String(v)}\n`).join("");
+  return `[modules.push]\ncoalesce_ms = 300\n${pushLines}${sharedAppServerToml(dir, { apns, fcm, web }, appserver)}`;
 }
 
 const MODULES = [roster, presence, message, offline, push, pushAppserver];
@@ -202,6 +176,28 @@ describe("with the SQL outbox", () => {
     await juliet.close();
   });
 
+  test("a registration that opts out of the sender (include-sender = 0) gets pushes without it on APNs and FCM; the body opt-in still holds", async () => {
+    const user = await accounts.account("romeo");
+    const juliet = await t.login(await accounts.account("juliet"));
+    const apnsToken = hexToken();
+    const fcmToken = `fcm-${randomBytes(12).toString("hex")}`;
+    await deviceThatLeft(t, user, "apns", apnsToken, { [INCLUDE_SENDER_FIELD]: "0", [INCLUDE_BODY_FIELD]: "1" });
+    const user2 = await accounts.account("romeo");
+    await deviceThatLeft(t, user2, "fcm", fcmToken, { [INCLUDE_SENDER_FIELD]: "0" });
+    chat(juliet, accounts.bare(user), "who sent this?");
+    chat(juliet, accounts.bare(user2), "and this?");
+    const a = await waitFor(() => apns.requests.find((r) => r.token === apnsToken));
+    assert.deepEqual(a.payload.aps.alert, { title: "New message", body: "who sent this?" }, "no name on the lock screen");
+    assert.equal((a.payload.xmpp as Record<string, string>)["last-message-sender"], undefined);
+    assert.ok(!JSON.stringify(a.payload).includes(juliet.jid!.split("/")[0]!), "the sender's JID is nowhere in the push");
+    const f = await waitFor(() => fcm.requests.find((r) => r.token === fcmToken));
+    assert.equal(f.message.data?.["last-message-sender"], undefined);
+    assert.equal(f.message.data?.["last-message-body"], undefined, "no body without the opt-in");
+    assert.equal(f.message.data?.["message-count"], "1");
+    assert.deepEqual([...apns.refusals, ...fcm.refusals], []);
+    await juliet.close();
+  });
+
   test("a token APNs calls Unregistered (410) is removed, and so is the registration: it is not used again", async () => {
     const user = await accounts.account("romeo");
     const juliet = await t.login(await accounts.account("juliet"));
@@ -296,12 +292,46 @@ describe("with the SQL outbox", () => {
   });
 });
 
+describe("with include_sender = false and allow_body = false", () => {
+  let t: TestServer;
+  const accounts = accountsOn(() => t);
+  before(async () => {
+    t = await startTestServer({ modules: MODULES, toml: appServerToml({ include_sender: false, allow_body: false }) });
+  });
+  after(async () => {
+    await t.stop();
+  });
+
+  test("no registration gets the sender or the body, whatever its publish-options ask", async () => {
+    const user = await accounts.account("romeo");
+    const juliet = await t.login(await accounts.account("juliet"));
+    const apnsToken = hexToken();
+    await deviceThatLeft(t, user, "apns", apnsToken, { [INCLUDE_SENDER_FIELD]: "1", [INCLUDE_BODY_FIELD]: "1" });
+    const subscription = web.subscribe();
+    const user2 = await accounts.account("romeo");
+    await deviceThatLeft(t, user2, "web", JSON.stringify(subscription), { [INCLUDE_BODY_FIELD]: "1" });
+    chat(juliet, accounts.bare(user), "private matters");
+    chat(juliet, accounts.bare(user2), "private matters");
+    const a = await waitFor(() => apns.requests.find((r) => r.token === apnsToken));
+    assert.deepEqual(a.payload.aps.alert, { title: "New message", body: "New message" });
+    assert.equal((a.payload.xmpp as Record<string, string>)["message-count"], "1");
+    const id = subscription.endpoint.split("/").pop();
+    const w = await waitFor(() => web.requests.find((r) => r.id === id));
+    assert.equal(w.payload["last-message-sender"], undefined);
+    assert.equal(w.payload["last-message-body"], undefined);
+    assert.equal(w.payload["message-count"], "1");
+    assert.equal(w.headers.urgency, "high", "still a visible alert");
+    assert.deepEqual([...apns.refusals, ...web.refusals], []);
+    await juliet.close();
+  });
+});
+
 describe("with BullMQ on Redis ([redis] url)", () => {
   let t: TestServer;
   const accounts = accountsOn(() => t);
   const prefix = `parley-test-${randomBytes(5).toString("hex")}`;
   before(async () => {
-    t = await startTestServer({ modules: MODULES, toml: `[redis]\nurl = "${REDIS_URL}"\n${appServerToml()}redis_prefix = "${prefix}"\n` });
+    t = await startTestServer({ modules: MODULES, toml: `[redis]\nurl = "${REDIS_URL}"\n${appServerToml({}, { redis_prefix: prefix })}` });
   });
   after(async () => {
     await t.stop();

@@ -2,9 +2,10 @@
 // and PostgreSQL, and BullMQ on the real Redis at 127.0.0.1:6379, held to the same behaviour:
 // retried with backoff until they succeed, dead-lettered when they fail for good or run out of
 // attempts, and still there for a new queue and worker after the old ones went away.
-// Redis itself is not restarted (it is shared by everything on this machine): a job added by
+// The shared Redis is not restarted here (everything on this machine uses it): a job added by
 // one queue instance and never worked is picked up by a new instance with new connections,
-// which is what a restart of Parley, or of Redis with persistence, looks like to the queue.
+// which is what a restart of Parley looks like to the queue. A real restart of Redis (SIGKILL,
+// with the append-only file) is push-redis-restart.spec.ts, on a Redis of its own.
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";

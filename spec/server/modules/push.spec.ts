@@ -20,7 +20,7 @@ import offline from "../../../server/modules/offline/index.ts";
 import csi from "../../../server/modules/csi/index.ts";
 import sm from "../../../server/modules/sm/index.ts";
 import disco from "../../../server/modules/disco/index.ts";
-import push, { RegistrationStore, messageTrigger } from "../../../server/modules/push/index.ts";
+import push, { INCLUDE_SENDER_FIELD, RegistrationStore, messageTrigger } from "../../../server/modules/push/index.ts";
 import type { XmppClient } from "../../../conformance/client/client.ts";
 
 const APPS = "apps.localhost";
@@ -167,6 +167,26 @@ describe("what is published", () => {
     const p = await nthPublish(node, 1);
     assert.equal(p.summary.lastMessageBody, "Wherefore art thou?");
     assert.deepEqual(p.options, { secret: "x" });
+    await juliet.close();
+  });
+
+  test("a registration that opts out of the sender gets no last-message-sender; neither Parley field is forwarded", async () => {
+    const user = await accounts.account("romeo");
+    const juliet = await t.login(await accounts.account("juliet"));
+    const quietNode = uniqueName("node");
+    const plainNode = uniqueName("node");
+    await phoneThatLeft(user, quietNode, { secret: "q", [INCLUDE_SENDER_FIELD]: "0", [INCLUDE_BODY_FIELD]: "1" });
+    const other = await accounts.account("romeo");
+    await phoneThatLeft(other, plainNode, { secret: "p", [INCLUDE_SENDER_FIELD]: "1" });
+    chat(juliet, accounts.bare(user), "from whom?");
+    chat(juliet, accounts.bare(other), "from whom?");
+    const q = await nthPublish(quietNode, 1);
+    assert.equal(q.summary.lastMessageSender, undefined);
+    assert.equal(q.summary.lastMessageBody, "from whom?", "the body opt-in is independent of the sender opt-out");
+    assert.deepEqual(q.options, { secret: "q" });
+    const p = await nthPublish(plainNode, 1);
+    assert.equal(p.summary.lastMessageSender, juliet.jid);
+    assert.deepEqual(p.options, { secret: "p" });
     await juliet.close();
   });
 
