@@ -9,7 +9,18 @@ function escapeLabelValue(value: string): string {
   return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }
 
+/** Keys of label sets a caller keeps and passes again (a hot path's constant labels). */
+const keyCache = new WeakMap<Labels, string>();
+
 function labelKey(labels: Labels): string {
+  const cached = keyCache.get(labels);
+  if (cached !== undefined) return cached;
+  const key = computeLabelKey(labels);
+  if (Object.isFrozen(labels)) keyCache.set(labels, key);
+  return key;
+}
+
+function computeLabelKey(labels: Labels): string {
   const keys = Object.keys(labels).sort();
   if (keys.length === 0) return "";
   return `{${keys.map((k) => `${k}="${escapeLabelValue(labels[k])}"`).join(",")}}`;
