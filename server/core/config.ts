@@ -79,6 +79,8 @@ export interface S2sConfig {
   readonly maxStreamsPerIp: number;
   /** Offer and use bidirectional streams (XEP-0288): one TCP connection for both directions. */
   readonly bidi: boolean;
+  /** Silence after which a single space is written on an established stream (RFC 6120 §4.6.1); 0 = never. */
+  readonly keepaliveMs: number;
 }
 
 /** The one HTTP server of the daemon (server/http): upload, metrics, health. */
@@ -504,6 +506,7 @@ function readConfig(root: SettingsReader, baseDir: string, file: string | null):
     maxQueue: s2sReader.integer("max_queue", 1, 100000, 1000),
     maxStreamsPerIp: s2sReader.integer("max_streams_per_ip", 1, 100000, 20),
     bidi: s2sReader.boolean("bidi", true),
+    keepaliveMs: s2sReader.integer("keepalive_s", 0, 86400, 60) * 1000,
   };
   if (s2s.directTlsPort !== null && s2s.directTlsPort === s2s.port) s2sReader.problem("direct_tls_port", `${s2s.port} is already s2s.port`);
   if (s2s.enabled && sharesAnInterface(s2s.interfaces, c2s.interfaces)) {

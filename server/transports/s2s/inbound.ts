@@ -2,7 +2,9 @@
 // EXTERNAL offered only when the peer's certificate is valid for the domain it claims, XEP-0178
 // v1.2), Server Dialback as receiving and authoritative server (XEP-0220 v1.1.1, XEP-0185), and
 // the rule that a peer may only send stanzas from domains it has authenticated on this stream
-// (RFC 6120 §4.9.3.9 <invalid-from/>) to domains this server serves (<host-unknown/>).
+// (RFC 6120 §4.9.3.9 <invalid-from/>) to domains this server serves (<host-unknown/>), and only
+// for the (sender, target) pairs authorised on it: dialback validates a domain pair (XEP-0220
+// §2.1, §2.6), SASL EXTERNAL the peer's domain towards the stream's `to`.
 // With XEP-0288 v1.0.1 (bidirectional streams) negotiated, the stream also carries this
 // server's stanzas from the addressed domain back to the authenticated peer domains.
 import { randomBytes } from "node:crypto";
@@ -15,7 +17,7 @@ import { StanzaError } from "../../../protocol/errors.ts";
 import { tryParseJid } from "../../../protocol/jid.ts";
 import { dialbackElement, dialbackKey, dialbackKeyMatches, parseDialback, type DialbackElement } from "../../../protocol/dialback.ts";
 import { STANZA_KINDS } from "../../core/router.ts";
-import { S2sStream, checkHeader, normalizeDomain } from "./stream.ts";
+import { S2sStream, checkHeader, normalizeDomain, type Undelivered } from "./stream.ts";
 import type { S2sManager } from "./index.ts";
 
 export class InboundStream extends S2sStream {
@@ -28,6 +30,8 @@ export class InboundStream extends S2sStream {
   private processing: Promise<void> = Promise.resolve();
   /** Remote domains authenticated on this stream (SASL EXTERNAL or dialback). */
   readonly authed = new Set<string>();
+  /** The (remote, local) pairs remote domains may send on, as `pairKey(remote, local)`. */
+  private readonly pairs = new Set<string>();
   /** How each remote domain authenticated (for logs, metrics and specs). */
   readonly methods = new Map<string, "external" | "dialback">();
   private readonly pendingResults = new Set<string>();
@@ -99,7 +103,11 @@ export class InboundStream extends S2sStream {
   }
 
   private async handle(el: Element): Promise<void> {
-    if (this.closed) return;
+    // Elements parsed before the peer's closing tag are still handled; none after a stream error.
+    if (this.streamFailed) return;
+    // After our closing tag, stanzas the peer had already sent are still processed (RFC 6120
+    // §4.4); negotiation is over.
+    if (this.closed && !STANZA_KINDS.has(el.name)) return;
     const ns = el.getNS();
     const name = el.getName();
     if (!this.secure) {
@@ -120,7 +128,10 @@ export class InboundStream extends S2sStream {
       return this.onResultRequest(d);
     }
     if (STANZA_KINDS.has(el.name)) return this.onStanza(el);
-    if (ns === NS.stream && name === "error") return this.close();
+    if (ns === NS.stream && name === "error") {
+      this.peerFailed();
+      return this.close();
+    }
     this.close("unsupported-stanza-type", `<${el.name}/> is not something Parley handles`);
   }
 
@@ -154,6 +165,7 @@ export class InboundStream extends S2sStream {
     this.saslDone = true;
     this.peer = authzid;
     this.authed.add(authzid);
+    this.pairs.add(pairKey(authzid, this.host));
     this.methods.set(authzid, "external");
     if (this.bidi) this.manager.bidiReady(this, authzid);
     this.log.info({ peer: authzid }, "peer authenticated with SASL EXTERNAL");
@@ -191,15 +203,17 @@ export class InboundStream extends S2sStream {
     if (policy.requireValidCertificate && !this.peerCertificateValid(d.from)) {
       return answer("error", new StanzaError("not-authorized", `a certificate valid for ${d.from} is required`));
     }
-    if (this.authed.has(d.from)) return answer("valid");
-    if (this.pendingResults.has(d.from)) return;
-    this.pendingResults.add(d.from);
+    const pair = pairKey(d.from, d.to);
+    if (this.pairs.has(pair)) return answer("valid");
+    if (this.pendingResults.has(pair)) return;
+    this.pendingResults.add(pair);
     // Not awaited inline: other domains piggybacked on this stream go on meanwhile.
     void this.manager.verifyDialback({ kind: "verify", from: d.to, to: d.from, id: this.streamId, key: d.key }).then((outcome) => {
-      this.pendingResults.delete(d.from);
+      this.pendingResults.delete(pair);
       if (this.closed) return;
       if (outcome === "valid") {
         this.authed.add(d.from);
+        this.pairs.add(pair);
         this.methods.set(d.from, "dialback");
         if (this.bidi) this.manager.bidiReady(this, d.from);
         this.log.info({ peer: d.from, host: d.to }, "peer authenticated with dialback");
@@ -218,6 +232,9 @@ export class InboundStream extends S2sStream {
     if (!from || !to) return this.close("improper-addressing", "stanzas between servers carry valid from and to addresses");
     if (!this.authed.has(from.domain)) return this.close("invalid-from", `${from.domain} is not authenticated on this stream`);
     if (!this.manager.isLocalDomain(to.domain)) return this.close("host-unknown", `this server does not serve ${to.domain}`);
+    if (!this.pairs.has(pairKey(from.domain, to.domain))) {
+      return this.close("invalid-from", `${from.domain} is not authenticated for ${to.domain} on this stream (one db:result per domain pair)`);
+    }
     if (el.attrs.xmlns === NS.server) el.attrs.xmlns = NS.client;
     this.lastActivity = Date.now();
     await this.manager.routeInbound(el);
@@ -232,7 +249,19 @@ export class InboundStream extends S2sStream {
     return this.authed.size > 0;
   }
 
+  protected get established(): boolean {
+    return this.authenticated || this.servesVerification;
+  }
+
+  protected onUndelivered(lost: Undelivered): void {
+    this.manager.undelivered(this.peer, lost);
+  }
+
   protected onClosed(): void {
     this.manager.inboundClosed(this);
   }
+}
+
+function pairKey(remote: string, local: string): string {
+  return `${remote}\u0000${local}`;
 }

@@ -10,16 +10,18 @@ import net from "node:net";
 import tls from "node:tls";
 import type { SecureContext } from "node:tls";
 import type { Element } from "../../../protocol/xml/element.ts";
-import { errorReply, type StanzaError } from "../../../protocol/errors.ts";
+import { errorReply, StanzaError } from "../../../protocol/errors.ts";
 import { sniCallback, type CertificatePair, type DomainCertificates } from "../../core/tls.ts";
 import type { StanzaEvent } from "../../core/router.ts";
 import type { Server, Transport } from "../../core/server.ts";
 import { ConfigError, type LimitsConfig, type S2sConfig } from "../../core/config.ts";
+import { tryParseJid } from "../../../protocol/jid.ts";
 import type { Logger } from "../../core/log.ts";
 import type { DialbackElement } from "../../../protocol/dialback.ts";
 import { ChainResolver, DnsResolver, StaticResolver, type S2sEndpoint, type S2sResolver } from "./resolver.ts";
 import { OutboundLink, type VerifyOutcome } from "./outbound.ts";
 import { InboundStream } from "./inbound.ts";
+import type { Undelivered } from "./stream.ts";
 
 export type { S2sResolver, S2sEndpoint } from "./resolver.ts";
 export { StaticResolver, DnsResolver, ChainResolver } from "./resolver.ts";
@@ -56,6 +58,9 @@ export interface S2sManager {
   verifyDialback(request: DialbackElement): Promise<VerifyOutcome>;
   routeInbound(stanza: Element): Promise<void>;
   bounce(stanza: Element, err: StanzaError): void;
+  /** Stanzas a closed stream to `remote` may not have delivered: sent again once, or bounced. */
+  undelivered(remote: string, lost: Undelivered): void;
+  readonly shuttingDown: boolean;
   inboundClosed(stream: InboundStream): void;
   /** XEP-0288: `remote` authenticated on a bidirectional inbound stream, usable for replies. */
   bidiReady(stream: InboundStream, remote: string): void;
@@ -259,6 +264,34 @@ export class S2sTransport implements Transport, S2sManager {
     void this.server.router.route(reply, null);
   }
 
+  get shuttingDown(): boolean {
+    return this.stopping;
+  }
+
+  private readonly resent = new WeakSet<Element>();
+
+  undelivered(remote: string, lost: Undelivered): void {
+    // Never handed to the operating system: the peer cannot have seen them, so a new stream
+    // carries them (once; a second loss bounces).
+    for (const e of lost.unsent) {
+      const to = tryParseJid(e.stanza.attrs.to ?? "");
+      if (to && !this.stopping && !this.resent.has(e.stanza) && this.onRemoteAgain(e.stanza, e.local, to.domain)) continue;
+      this.bounce(e.stanza, new StanzaError("remote-server-timeout", `the connection to ${remote} broke before the stanza could be sent`));
+    }
+    // Written, but the stream broke before the peer could have processed them (RFC 6120 §4.4):
+    // sending again could duplicate, so the sender learns it may not have arrived.
+    for (const e of lost.uncertain) {
+      this.bounce(e.stanza, new StanzaError("remote-server-timeout", `the connection to ${remote} broke; the stanza may not have been delivered`));
+    }
+  }
+
+  private onRemoteAgain(stanza: Element, local: string, remote: string): boolean {
+    if (!this.isLocalDomain(local) || !this.policyFor(remote).allowed) return false;
+    this.resent.add(stanza);
+    this.linkFor(remote).send(stanza, local);
+    return true;
+  }
+
   linkIdle(link: OutboundLink): void {
     if (!link.stream && !link.hasBidi && link.queued === 0 && this.links.get(link.domain) === link && link.sentVerifies.size === 0) this.links.delete(link.domain);
   }
@@ -327,6 +360,11 @@ export class S2sTransport implements Transport, S2sManager {
 
   private tick(): void {
     const now = Date.now();
+    const keepalive = this.config.keepaliveMs;
+    if (keepalive > 0) {
+      for (const s of this.inbound) s.keepalive(now, keepalive);
+      for (const link of this.links.values()) link.stream?.keepalive(now, keepalive);
+    }
     for (const s of this.inbound) {
       if (!s.authenticated && !s.servesVerification && now - s.openedAt > this.config.authTimeoutMs) s.close("connection-timeout", "not authenticated in time");
       else if (now - s.lastActivity > this.config.idleTimeoutMs) s.close();

@@ -17,7 +17,7 @@ import { StanzaError, parseStreamError, type StanzaErrorCondition } from "../../
 import { dialbackElement, dialbackKey, parseDialback, type DialbackElement } from "../../../protocol/dialback.ts";
 import { tryParseJid } from "../../../protocol/jid.ts";
 import { STANZA_KINDS } from "../../core/router.ts";
-import { S2sStream, checkHeader } from "./stream.ts";
+import { S2sStream, checkHeader, type Undelivered } from "./stream.ts";
 import type { InboundStream } from "./inbound.ts";
 import type { S2sEndpoint } from "./resolver.ts";
 import type { S2sManager } from "./index.ts";
@@ -25,6 +25,8 @@ import type { S2sManager } from "./index.ts";
 interface Waiting {
   stanza: Element;
   local: string;
+  /** Already carried over once to a new stream after its stream closed: it bounces next time. */
+  retried?: boolean;
 }
 
 /** What a db:verify we sent came back as. */
@@ -61,8 +63,7 @@ export class OutboundLink {
     this.bidi = stream;
     const rest: Waiting[] = [];
     for (const w of this.waiting) {
-      if (w.local === stream.localDomain) stream.writeStanza(w.stanza);
-      else rest.push(w);
+      if (w.local !== stream.localDomain || !stream.writeStanza(w.stanza, w.local)) rest.push(w);
     }
     this.waiting = rest;
   }
@@ -75,15 +76,9 @@ export class OutboundLink {
 
   send(stanza: Element, local: string): void {
     const bidi = this.bidi;
-    if (bidi && !bidi.closed && bidi.localDomain === local) {
-      bidi.writeStanza(stanza);
-      return;
-    }
+    if (bidi && !bidi.closed && bidi.localDomain === local && bidi.writeStanza(stanza, local)) return;
     const stream = this.stream;
-    if (stream && !stream.closed && stream.isAuthenticated(local) && this.waitingFor(local) === 0) {
-      stream.writeStanza(stanza);
-      return;
-    }
+    if (stream && !stream.closed && stream.isAuthenticated(local) && this.waitingFor(local) === 0 && stream.writeStanza(stanza, local)) return;
     if (this.waiting.length >= this.manager.config.maxQueue) {
       this.manager.bounce(stanza, new StanzaError("remote-server-timeout", `too many stanzas are waiting for ${this.domain}`));
       return;
@@ -178,8 +173,7 @@ export class OutboundLink {
   authenticated(stream: OutboundStream, local: string): void {
     const rest: Waiting[] = [];
     for (const w of this.waiting) {
-      if (w.local === local) stream.writeStanza(w.stanza);
-      else rest.push(w);
+      if (w.local !== local || !stream.writeStanza(w.stanza, w.local)) rest.push(w);
     }
     this.waiting = rest;
   }
@@ -207,6 +201,17 @@ export class OutboundLink {
     for (const [key, pending] of this.sentVerifies) {
       this.sentVerifies.delete(key);
       pending.resolve(new StanzaError("remote-server-timeout", `the stream to ${this.domain} closed`));
+    }
+    if (stream.wasReady && !stream.failure && !this.manager.shuttingDown && this.waiting.length > 0) {
+      // The peer ended a working stream (idle timeout, restart) while stanzas waited for another
+      // local domain's dialback: they get one new stream; those already carried over once bounce.
+      const again: Waiting[] = [];
+      for (const w of this.waiting) {
+        if (w.retried) this.manager.bounce(w.stanza, new StanzaError("remote-server-timeout", `the stream to ${this.domain} closed twice before the stanza could be sent`));
+        else again.push({ ...w, retried: true });
+      }
+      this.waiting = again;
+      if (again.length > 0) return this.kick(again[0].local);
     }
     const condition: StanzaErrorCondition = stream.wasReady || stream.timedOut ? "remote-server-timeout" : "remote-server-not-found";
     this.failAll(condition, stream.failure ?? `the stream to ${this.domain} closed before the stanza could be sent`);
@@ -303,6 +308,7 @@ export class OutboundStream extends S2sStream {
       const e = parseStreamError(el);
       this.failure = `${this.remote} closed the stream: ${e?.condition ?? "error"}${e?.text ? ` (${e.text})` : ""}`;
       this.log.info({ condition: e?.condition, text: e?.text }, "stream error from the remote server");
+      this.peerFailed();
       return this.close();
     }
     if (ns === NS.tls && name === "proceed" && this.phase === "tls") return this.upgrade();
@@ -473,6 +479,14 @@ export class OutboundStream extends S2sStream {
 
   writeDialback(d: DialbackElement): void {
     this.writeElement(dialbackElement(d));
+  }
+
+  protected get established(): boolean {
+    return this.usable;
+  }
+
+  protected onUndelivered(lost: Undelivered): void {
+    this.manager.undelivered(this.remote, lost);
   }
 
   protected onClosed(): void {

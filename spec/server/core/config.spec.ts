@@ -41,7 +41,7 @@ describe("defaults", () => {
       s2s: {
         enabled: false, interfaces: ["127.0.0.1"], port: 5269, directTlsPort: null, requireEncryption: true, requireValidCertificates: false,
         secureDomains: [], insecureDomains: [], allow: [], deny: [], caFile: null, dialbackSecret: "", routes: {}, dns: true,
-        connectTimeoutMs: 10000, authTimeoutMs: 30000, idleTimeoutMs: 600000, maxQueue: 1000, maxStreamsPerIp: 20, bidi: true,
+        connectTimeoutMs: 10000, authTimeoutMs: 30000, idleTimeoutMs: 600000, maxQueue: 1000, maxStreamsPerIp: 20, bidi: true, keepaliveMs: 60000,
       },
       http: {
         enabled: true, interfaces: ["127.0.0.1"], port: 5280, tlsPort: 5281, publicUrl: "", metricsAllow: ["127.0.0.1", "::1"],

@@ -65,6 +65,28 @@ describe("a Parley server facing hostile peers", () => {
     peer.destroy();
   });
 
+  test("dialback authorises a (from, to) pair: verified towards c.localhost is not verified towards conference.c.localhost", async () => {
+    const peer = await authenticatedPeer("evil.localhost");
+    assert.ok(await peer.waitFor(/<db:result[^>]*type=["']valid["']/), "evil.localhost -> c.localhost is verified");
+    // XEP-0220 §2.6: another target domain on the same stream needs its own db:result.
+    peer.write(`<presence from='eve@evil.localhost/x' to='pair@conference.c.localhost/eve'><x xmlns='${NS.muc}'/></presence>`);
+    const refused = await peer.waitFor(/<invalid-from xmlns=["']urn:ietf:params:xml:ns:xmpp-streams["']\/>(<text[^>]*>[^<]*<\/text>)?/);
+    assert.ok(refused, "invalid-from");
+    assert.match(refused[0], /conference\.c\.localhost/);
+    peer.destroy();
+    // With its own dialback for that pair, the same stanza passes and the stream stays up.
+    const carol = await c.login("carol", { resource: "pair" });
+    const second = await authenticatedPeer("evil.localhost");
+    assert.ok(await second.waitFor(/<db:result[^>]*type=["']valid["']/));
+    second.write(`<db:result from='evil.localhost' to='conference.c.localhost'>4567ef</db:result>`);
+    assert.ok(await second.waitFor(/<db:result from=["']conference\.c\.localhost["'][^>]*type=["']valid["']/), "the second pair is verified");
+    second.write(`<presence from='eve@evil.localhost/x' to='pair@conference.c.localhost/eve'><x xmlns='${NS.muc}'/></presence>`);
+    second.write(`<message from='eve@evil.localhost/x' to='carol@c.localhost/pair' type='chat'><body>after the room</body></message>`);
+    await carol.next((el) => el.name === "message" && el.getChildText("body") === "after the room");
+    assert.doesNotMatch(second.received, /<stream:error>/);
+    second.destroy();
+  });
+
   test("a stanza before any authentication is <invalid-from/>", async () => {
     const peer = await RawPeer.connect("127.0.0.13", port, "127.0.0.14");
     peer.open("evil.localhost", "c.localhost");

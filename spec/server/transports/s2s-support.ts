@@ -6,6 +6,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { XmlStreamParser } from "../../../protocol/xml/parser.ts";
+import type { Element } from "../../../protocol/xml/element.ts";
 import type { S2sEndpoint, S2sResolver, S2sTransport } from "../../../server/transports/s2s/index.ts";
 import { startTestServer, type TestServer, type TestServerOptions } from "../../support/server.ts";
 
@@ -63,9 +64,10 @@ export class RawPeer {
     for (const w of ws) w();
   }
 
-  static connect(host: string, port: number, localAddress?: string): Promise<RawPeer> {
+  /** `halfOpen`: the peer can still write after the server has ended its side (RFC 6120 §4.4). */
+  static connect(host: string, port: number, localAddress?: string, halfOpen = false): Promise<RawPeer> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host, port, localAddress }, () => resolve(new RawPeer(socket)));
+      const socket = net.connect({ host, port, localAddress, allowHalfOpen: halfOpen }, () => resolve(new RawPeer(socket)));
       socket.once("error", reject);
     });
   }
@@ -166,4 +168,70 @@ export function inboundMethods(t: TestServer, remote: string): string[] {
 export function outboundMethod(t: TestServer, remote: string, local: string): string | undefined {
   const s2s = t.server.transports.find((x): x is S2sTransport => x.name === "s2s");
   return s2s?.links.get(remote)?.stream?.methods.get(local);
+}
+
+/** One connection a ScriptedRemote accepted. */
+export interface RemoteConnection {
+  readonly index: number;
+  readonly socket: net.Socket;
+  /** Everything received, as text. */
+  received: string;
+  /** Stanzas parsed (and so "processed") while the connection was still processing. */
+  readonly stanzas: Element[];
+  /** Set by a script to stop processing what comes next on this connection. */
+  stopped: boolean;
+  closed: boolean;
+}
+
+/**
+ * A stand-in remote server (receiving side, no TLS) for domains a test controls: it offers
+ * dialback, answers every db:result with type='valid' at once, and records the stanzas it gets.
+ * `onStanza` runs after each recorded stanza and may close the connection however the test
+ * wants; `onClose` runs on the peer's closing tag (default: answer with ours and end).
+ */
+export async function scriptedRemote(
+  address: string,
+  script: { onStanza?: (c: RemoteConnection, el: Element) => void; onClose?: (c: RemoteConnection) => void } = {},
+): Promise<{ port: number; connections: RemoteConnection[]; processed(): Element[]; close(): void }> {
+  const connections: RemoteConnection[] = [];
+  const server = net.createServer((socket) => {
+    const c: RemoteConnection = { index: connections.length, socket, received: "", stanzas: [], stopped: false, closed: false };
+    connections.push(c);
+    socket.on("error", () => {});
+    socket.on("close", () => (c.closed = true));
+    const parser = new XmlStreamParser({
+      streamStart: (h) => {
+        socket.write(`<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='${h.attrs.to}' to='${h.attrs.from}' id='remote${c.index}' version='1.0'>`);
+        socket.write(`<stream:features><dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback></stream:features>`);
+      },
+      stanza: (el) => {
+        if (c.stopped) return;
+        if (el.getNS() === "jabber:server:dialback" && el.getName() === "result" && !el.attrs.type) {
+          socket.write(`<db:result from='${el.attrs.to}' to='${el.attrs.from}' type='valid'/>`);
+          return;
+        }
+        c.stanzas.push(el);
+        script.onStanza?.(c, el);
+      },
+      streamEnd: () => {
+        if (script.onClose) return script.onClose(c);
+        socket.end("</stream:stream>");
+      },
+      error: () => socket.destroy(),
+    });
+    socket.on("data", (d: Buffer) => {
+      c.received += d.toString("utf8");
+      parser.write(d);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, address, resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    connections,
+    processed: () => connections.flatMap((c) => c.stanzas),
+    close() {
+      server.close();
+      for (const c of connections) c.socket.destroy();
+    },
+  };
 }
