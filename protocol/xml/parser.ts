@@ -111,12 +111,19 @@ type State =
   | "ended" // after </stream:stream>
   | "failed";
 
+const EMPTY = Buffer.alloc(0);
+/** The smallest buffer made for an incomplete token carried over to the next write. */
+const MIN_PENDING_BUFFER = 1024;
+
 export class XmlStreamParser {
   private readonly maxStanzaSize: number;
   private readonly maxDepth: number;
 
-  // Unconsumed bytes live in buf[start, end); `consumed` counts bytes before buf[start].
-  private buf: Buffer = Buffer.allocUnsafe(4096);
+  // Unconsumed bytes live in buf[start, end); `consumed` counts bytes before buf[0]. Between
+  // writes the parser holds only what an incomplete token needs (nothing, most of the time: an
+  // idle connection keeps no buffer), and a chunk that arrives with nothing pending is parsed
+  // where it lies, without a copy.
+  private buf: Buffer = EMPTY;
   private start = 0;
   private end = 0;
   private consumed = 0;
@@ -126,6 +133,8 @@ export class XmlStreamParser {
   private scanPos = 0; // offset from `start` already scanned
   private scanQuote = 0; // quote byte we are inside of, while scanning a tag
 
+  /** Whether buf is the parser's own (else it is the chunk being parsed, the caller's). */
+  private owned = false;
   private state: State = "prolog";
   private sawXmlDecl = false;
   private stack: OpenElement[] = [];
@@ -160,7 +169,7 @@ export class XmlStreamParser {
 
   write(chunk: Uint8Array | string): void {
     if (this.state === "failed") return;
-    const bytes = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk;
+    const bytes = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (bytes.length === 0) return;
     this.append(bytes);
     try {
@@ -170,6 +179,29 @@ export class XmlStreamParser {
       if (e instanceof Fail) this.fail(e.condition, e.message);
       else this.fail("not-well-formed", "could not parse the stream");
     }
+    this.keepPending();
+  }
+
+  /** After a write: nothing kept when nothing is pending; else the pending bytes, in a buffer of the parser's own. */
+  private keepPending(): void {
+    if (this.state === "failed") return;
+    const pending = this.end - this.start;
+    if (pending === 0) {
+      this.consumed += this.start;
+      this.start = this.end = 0;
+      this.buf = EMPTY;
+      this.owned = false;
+      return;
+    }
+    if (this.owned) return;
+    // Still the caller's chunk: copy out what is pending (a chunk may be a slice of a larger one).
+    const own = Buffer.allocUnsafe(Math.max(pending, MIN_PENDING_BUFFER));
+    this.buf.copy(own, 0, this.start, this.end);
+    this.consumed += this.start;
+    this.start = 0;
+    this.end = pending;
+    this.buf = own;
+    this.owned = true;
   }
 
   private fail(condition: XmlStreamErrorCondition, text: string): void {
@@ -180,8 +212,16 @@ export class XmlStreamParser {
     this.handlers.error({ condition, text });
   }
 
-  private append(bytes: Uint8Array): void {
+  private append(bytes: Buffer): void {
     const pending = this.end - this.start;
+    if (pending === 0) {
+      this.consumed += this.start;
+      this.buf = bytes;
+      this.owned = false;
+      this.start = 0;
+      this.end = bytes.length;
+      return;
+    }
     if (this.end + bytes.length > this.buf.length) {
       if (pending + bytes.length <= this.buf.length && this.start > 0) {
         this.buf.copy(this.buf, 0, this.start, this.end);

@@ -9,7 +9,7 @@
 import net from "node:net";
 import tls from "node:tls";
 import { xml, type Element } from "../../protocol/xml/element.ts";
-import { XmlStreamParser, type StreamHeader, type XmlStreamErrorInfo } from "../../protocol/xml/parser.ts";
+import { XmlStreamParser, type StreamHandlers, type StreamHeader, type XmlStreamErrorInfo } from "../../protocol/xml/parser.ts";
 import { serializeForStream, streamHeader, STREAM_FOOTER, serialize } from "../../protocol/xml/serialize.ts";
 import { NS } from "../../protocol/ns.ts";
 import type { StreamErrorCondition } from "../../protocol/errors.ts";
@@ -97,25 +97,21 @@ export class TcpFraming implements StreamFraming {
   secure: boolean;
   private socket: net.Socket;
   private parser: XmlStreamParser;
-  private events: FramingEvents | null = null;
+  private readonly forward = new ParserForward();
 
   constructor(socket: net.Socket, directTls: boolean, private readonly opts: TcpFramingOptions) {
     this.socket = socket;
     this.secure = directTls;
     this.remoteAddress = socket.remoteAddress ?? "";
-    this.parser = new XmlStreamParser(
-      {
-        streamStart: (h) => this.events?.streamStart(h),
-        stanza: (el) => this.events?.element(el),
-        streamEnd: () => this.events?.streamEnd(),
-        error: (e: XmlStreamErrorInfo) => this.events?.error(e.condition, e.text),
-      },
-      { maxStanzaSize: opts.maxStanzaSize, maxDepth: opts.maxDepth },
-    );
+    this.parser = new XmlStreamParser(this.forward, { maxStanzaSize: opts.maxStanzaSize, maxDepth: opts.maxDepth });
+  }
+
+  private get events(): FramingEvents | null {
+    return this.forward.events;
   }
 
   start(events: FramingEvents): void {
-    this.events = events;
+    this.forward.events = events;
     this.attach(this.socket);
   }
 
@@ -201,7 +197,7 @@ export class TcpFraming implements StreamFraming {
       this.corked = socket;
       if (!this.flushScheduled) {
         this.flushScheduled = true;
-        setImmediate(this.flush);
+        setImmediate(TcpFraming.flush, this);
       }
     }
     socket.write(data);
@@ -211,12 +207,31 @@ export class TcpFraming implements StreamFraming {
     }
   }
 
-  private readonly flush = (): void => {
-    this.flushScheduled = false;
-    const socket = this.corked;
-    this.corked = null;
+  // Static, with the framing as argument: an arrow function per connection, named by tsx's
+  // keepNames, cost each idle connection a property table (as did the parser callbacks below).
+  private static flush(framing: TcpFraming): void {
+    framing.flushScheduled = false;
+    const socket = framing.corked;
+    framing.corked = null;
     socket?.uncork();
-  };
+  }
+}
+
+/** The stream parser's callbacks for a TcpFraming, as methods (no closures per connection). */
+class ParserForward implements StreamHandlers {
+  events: FramingEvents | null = null;
+  streamStart(h: StreamHeader): void {
+    this.events?.streamStart(h);
+  }
+  stanza(el: Element): void {
+    this.events?.element(el);
+  }
+  streamEnd(): void {
+    this.events?.streamEnd();
+  }
+  error(e: XmlStreamErrorInfo): void {
+    this.events?.error(e.condition, e.text);
+  }
 }
 
 /**

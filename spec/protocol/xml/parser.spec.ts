@@ -118,6 +118,25 @@ describe("stream structure", () => {
   });
 });
 
+describe("the caller's chunks", () => {
+  test("a chunk the caller reuses after write() does not change what is parsed (pending bytes are copied)", () => {
+    const text = `${HEADER}<message to='a@b'><body>first half|second half</body></message><presence/>`;
+    const whole = Buffer.from(text);
+    const cut = whole.indexOf("|");
+    // One buffer, like a transport's reused read buffer: filled, written, then overwritten.
+    const shared = Buffer.alloc(whole.length);
+    const stanzas: Element[] = [];
+    const parser = new XmlStreamParser({ streamStart() {}, stanza: (el) => stanzas.push(el), streamEnd() {}, error: (e) => assert.fail(e.text) });
+    whole.copy(shared, 0, 0, cut);
+    parser.write(shared.subarray(0, cut));
+    shared.fill(0x78); // "xxxx..." over what the parser still needs
+    whole.copy(shared, 0, cut);
+    parser.write(shared.subarray(0, whole.length - cut));
+    assert.equal(stanzas.length, 2);
+    assert.equal(stanzas[0].getChildText("body"), "first half|second half");
+  });
+});
+
 describe("character data", () => {
   test("predefined entities and character references are decoded; CDATA is text", () => {
     const r = run([HEADER + "<message><body>&lt;b&gt; &amp; &quot;&apos; &#x1F600;&#65;<![CDATA[<raw & text>]]></body></message>"]);
