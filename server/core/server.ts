@@ -57,7 +57,10 @@ export class Server {
     return this.hostSet.has(domain);
   }
 
-  /** Loads modules in dependency order; disabled ones (config) are skipped and not advertised. */
+  /**
+   * Loads modules in dependency order; disabled ones (config) are skipped and not advertised,
+   * and so is a module whose dependency is not loaded (one log line says why).
+   */
   async loadModules(defs: ModuleDefinition[]): Promise<void> {
     const disabled = new Set(this.config.modules.disabled);
     const byName = new Map(defs.map((d) => [d.name, d]));
@@ -65,18 +68,26 @@ export class Server {
       if (!byName.has(name)) throw new Error(`modules.disabled: no module named "${name}"`);
     }
     const done = new Set<string>();
-    const visit = async (def: ModuleDefinition, path: string[]): Promise<void> => {
-      if (done.has(def.name) || disabled.has(def.name)) return;
+    /** Modules left out because of a dependency, with the dependency that is missing. */
+    const skipped = new Map<string, string>();
+    const visit = async (def: ModuleDefinition, path: string[]): Promise<boolean> => {
+      if (done.has(def.name)) return true;
+      if (disabled.has(def.name) || skipped.has(def.name)) return false;
       if (path.includes(def.name)) throw new Error(`module dependency cycle: ${[...path, def.name].join(" -> ")}`);
       for (const dep of def.depends ?? []) {
         const d = byName.get(dep);
         if (!d) throw new Error(`module ${def.name} depends on unknown module ${dep}`);
-        if (disabled.has(dep)) throw new Error(`module ${def.name} needs ${dep}, which modules.disabled turns off`);
-        await visit(d, [...path, def.name]);
+        if (!(await visit(d, [...path, def.name]))) {
+          skipped.set(def.name, dep);
+          const why = disabled.has(dep) ? "modules.disabled turns it off" : `it is not loaded either (it needs ${skipped.get(dep)})`;
+          this.log.warn({ module: def.name, needs: dep }, `module ${def.name} not loaded: it needs ${dep}, and ${why}`);
+          return false;
+        }
       }
       await def.setup(this.api(def));
       done.add(def.name);
       this.loaded.push(def);
+      return true;
     };
     for (const def of defs) await visit(def, []);
   }

@@ -65,7 +65,7 @@ export default defineModule({
     { xep: 402, version: "1.2.0", status: "complete", note: "with #compat (private storage) and #compat-pep" },
     { xep: 48, version: "1.2", status: "complete", note: "in private storage and in PEP, kept consistent with XEP-0402" },
   ],
-  depends: ["pep"],
+  depends: ["pep", "private"],
   setup(m) {
     const store = m.store();
     const lock = new KeyedLock();

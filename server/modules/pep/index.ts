@@ -6,7 +6,9 @@
 // models open, presence (the PEP default), roster and whitelist (§4.5), and notifications
 // filtered by each resource's XEP-0115 caps (XEP-0163 §4.4: only resources whose caps include
 // `<node>+notify`), with the last published item sent to a resource that comes online
-// (XEP-0163 §4.3.2) and to a new explicit subscriber (§6.1.7).
+// (XEP-0163 §4.3.3) and to a new explicit subscriber (§6.1.7). A caps ver not seen before is
+// resolved when the presence announcing it arrives, local or over s2s; a remote contact's
+// resources are those whose presence (with caps) reached the account.
 // XEP-0223 private nodes are ordinary nodes with access_model=whitelist and persist_items.
 // OMEMO (XEP-0384) device lists and bundles are ordinary nodes here: the server carries them and
 // never reads them.
@@ -310,13 +312,22 @@ export default defineModule({
       for (const key of greeted) if (key.endsWith(suffix)) greeted.delete(key);
     };
 
+    /**
+     * Remembers a resource's caps and resolves a ver not seen before at once (XEP-0115 §6.2), so
+     * that the first publication after it comes online is filtered without waiting for a query.
+     */
+    const observeCaps = (full: Jid, presence: Element): void => {
+      caps.observe(full, presence);
+      void caps.featuresOf(full);
+    };
+
     // A client's own presence: its caps, and its own account's last items on initial presence.
     m.hook<StanzaEvent>("presence/self", (ev) => {
       const session = ev.origin;
       if (!session?.jid) return false;
       const type = ev.stanza.attrs.type;
       if (type === undefined) {
-        caps.observe(session.jid, ev.stanza);
+        observeCaps(session.jid, ev.stanza);
         greetInBackground(session.jid.bare, session.jid);
       } else if (type === "unavailable") {
         forgetResource(session.jid);
@@ -332,7 +343,7 @@ export default defineModule({
       const type = ev.stanza.attrs.type;
       if (ev.from.isBare() || ev.from.bare.equals(ev.to.bare)) return false;
       if (type === undefined) {
-        caps.observe(ev.from, ev.stanza);
+        observeCaps(ev.from, ev.stanza);
         greetInBackground(ev.to.bare, ev.from);
         const approval = `${ev.from.bare.toString()} ${ev.to.bare.toString()}`;
         if (approved.delete(approval)) {
@@ -343,12 +354,24 @@ export default defineModule({
       }
       return false;
     };
-    // An account approving a local contact's subscription: its next presence to the contact
-    // is the one that follows the approval.
+    // An account approving a contact's subscription: its next presence to the contact is the
+    // one that follows the approval (RFC 6121 §3.1.5), sent once the roster says "from".
     m.hook<StanzaEvent>("pre-presence/bare", (ev) => {
-      if (ev.stanza.attrs.type !== "subscribed" || !ev.origin || !m.isLocalHost(ev.to.domain)) return false;
+      if (ev.stanza.attrs.type !== "subscribed" || !ev.origin) return false;
       if (approved.size >= MAX_PENDING_APPROVALS) approved.clear();
       approved.add(`${ev.from.bare.toString()} ${ev.to.bare.toString()}`);
+      return false;
+    }, CAPS_PRIORITY);
+    // A remote contact: that presence leaves through s2s, and the contact's resources are the
+    // ones whose caps this server has seen (its presence reached the account before).
+    m.hook<StanzaEvent>("route/remote", (ev) => {
+      if (ev.kind !== "presence" || ev.stanza.attrs.type !== undefined || !m.isLocalHost(ev.from.domain)) return false;
+      if (approved.delete(`${ev.from.bare.toString()} ${ev.to.bare.toString()}`)) {
+        for (const full of caps.resourcesOf(ev.to.bare)) {
+          const jid = tryParseJid(full);
+          if (jid) greetInBackground(ev.from.bare, jid);
+        }
+      }
       return false;
     }, CAPS_PRIORITY);
     m.hook<StanzaEvent>("presence/bare", contactPresence, CAPS_PRIORITY);
