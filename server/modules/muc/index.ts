@@ -213,8 +213,8 @@ export default defineModule({
     {
       xep: 45,
       version: "1.34.5",
-      status: "partial",
-      note: "rooms in SQL (config, affiliations, registered nicks), roles, affiliations, configuration, history from the room archive, invitations, nickname registration, IQs between occupants, multi-session nicks, voice requests, unique room names (§10.1.4), occupants in disco#items of public rooms, presence broadcast by role (muc#roomconfig_presencebroadcast)",
+      status: "complete",
+      note: "service side; rooms in SQL (config, affiliations, registered nicks), roles, affiliations, configuration, history from the room archive, invitations, nickname registration, IQs between occupants, multi-session nicks, voice requests, unique room names (§10.1.4), occupants in disco#items of public rooms, presence broadcast by role (muc#roomconfig_presencebroadcast)",
     },
     { xep: 313, version: "0.7.5", status: "complete", note: "on logged rooms: groupchat archived once with the room's stanza-id, RSM paging, #extended, metadata; members-only archives for members; senders' real JIDs for moderators (everyone in non-anonymous rooms)" },
     { xep: 410, version: "1.1.0", status: "complete", note: "the room answers self-pings for every session of an occupant; after a restart, not-acceptable until the client rejoins" },
