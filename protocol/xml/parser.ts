@@ -191,6 +191,7 @@ export class XmlStreamParser {
       this.start = this.end = 0;
       this.buf = EMPTY;
       this.owned = false;
+      if (this.stack.length === 0) this.stack = []; // without the capacity the last stanza gave it
       return;
     }
     if (this.owned) return;

@@ -128,9 +128,13 @@ export class TcpFraming implements StreamFraming {
     return this.socket.destroyed;
   }
 
+  /** Computed once per TLS socket: the features offer and the SASL exchange both ask. */
+  private bindings: { socket: net.Socket; data: Record<string, Buffer> } | null = null;
+
   channelBindings(): Record<string, Buffer> {
     if (!(this.socket instanceof tls.TLSSocket)) return {};
-    return { ...channelBindingData(this.socket) };
+    if (this.bindings?.socket !== this.socket) this.bindings = { socket: this.socket, data: { ...channelBindingData(this.socket) } };
+    return { ...this.bindings.data };
   }
 
   openStream(attrs: StreamOpenAttrs): void {
