@@ -11,14 +11,15 @@
 // secret='…'/>: the client then sends its server XEP-0357 <enable jid='push.example.org'
 // node='…'/> with the publish-options field `secret`. For Web Push the token is the browser's
 // PushSubscription as JSON. <unregister xmlns='urn:xmpp:parley:push:0' node='…'/> removes one.
-// Only accounts of this server's hosts may register; publishes are accepted from anywhere
+// Only accounts of this server's hosts may register (`register_remote = true`: accounts of any
+// server, over s2s, as a vendor's app server does); publishes are accepted from anywhere
 // (`allow_remote = false` limits them to local hosts) but need the node's secret.
 //
 // Answers to publishes (XEP-0357 §7, and the errors the user's server acts on):
 // unknown node: <item-not-found/> (the device is gone, e.g. its token was invalidated on APNs
 // 410 / FCM UNREGISTERED / Web Push 410); wrong or missing secret: <not-authorized/>.
 //
-// Settings, [modules.push_appserver]: enabled (default false), domain (default push.<first host>), allow_remote,
+// Settings, [modules.push_appserver]: enabled (default false), domain (default push.<first host>), allow_remote, register_remote,
 // apns_key_file, apns_key_id, apns_team_id, apns_topic, apns_url, apns_ca_file;
 // fcm_service_account_file, fcm_url, fcm_token_url, fcm_ca_file; vapid_public_key,
 // vapid_private_key, vapid_subject, web_push_ca_file; max_attempts, backoff_ms, poll_ms,
@@ -67,6 +68,9 @@ export default defineModule({
     const enabled = s.boolean("enabled", false);
     const domain = s.string("domain", `push.${m.hosts[0]}`);
     const allowRemote = s.boolean("allow_remote", true);
+    // A vendor's app server (the app's users live on any server) registers devices of remote
+    // accounts too; a server's own app server, by default, only its own users'.
+    const registerRemote = s.boolean("register_remote", false);
     const apnsKeyFile = s.string("apns_key_file", "");
     const apnsKeyId = s.string("apns_key_id", "");
     const apnsTeamId = s.string("apns_team_id", "");
@@ -134,7 +138,8 @@ export default defineModule({
     };
 
     async function register(ev: StanzaEvent, payload: Element): Promise<Element> {
-      if (!m.isLocalHost(ev.from.domain) || ev.from.local === "") throw new StanzaError("forbidden", "only accounts of this server register devices");
+      if (ev.from.local === "") throw new StanzaError("forbidden", "only user accounts register devices");
+      if (!registerRemote && !m.isLocalHost(ev.from.domain)) throw new StanzaError("forbidden", "only accounts of this server register devices");
       const kind = payload.attrs.type as Kind;
       if (!KINDS.includes(kind)) throw new StanzaError("bad-request", "type must be apns, fcm or web");
       if (!providers.has(kind)) throw new StanzaError("feature-not-implemented", `${kind} is not configured on this app server`);
