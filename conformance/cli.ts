@@ -15,11 +15,19 @@ Connection
   --host HOST              server address (default: 127.0.0.1)
   --port PORT              c2s port, STARTTLS (default: 5222)
   --direct-tls-port PORT   Direct TLS port (XEP-0368); its scenarios are skipped without it
+  --websocket-url URL      RFC 7395 endpoint (ws://host:port/path); its scenarios are skipped without it
+  --bosh-url URL           XEP-0206 endpoint (http://host:port/path); its scenarios are skipped without it
   --domain DOMAIN          the XMPP domain (required)
   --accounts LIST          user:password pairs, comma-separated; three cover every scenario
   --register               create the accounts first with in-band registration (XEP-0077)
   --tls-insecure           accept any certificate (self-signed test servers)
   --ca FILE                trust this CA (PEM) for the server's certificate
+Across servers (a second server federating with the first; its scenarios are skipped without it)
+  --peer-host HOST         the peer's address (default: --host)
+  --peer-port PORT         the peer's c2s port, STARTTLS (default: 5222)
+  --peer-domain DOMAIN     the peer's XMPP domain
+  --peer-accounts LIST     user:password pairs on the peer; two cover every scenario
+  --peer-ca FILE           trust this CA for the peer's certificate (default: --ca / --tls-insecure)
 Selection and output
   --only LIST              specs or scenario ids, comma-separated: xep-0199,rfc6120/stream-errors
   --scenarios DIR          read scenarios from DIR instead of the built-in ones
@@ -36,11 +44,18 @@ const OPTIONS = {
   host: { type: "string" },
   port: { type: "string" },
   "direct-tls-port": { type: "string" },
+  "websocket-url": { type: "string" },
+  "bosh-url": { type: "string" },
   domain: { type: "string" },
   accounts: { type: "string" },
   register: { type: "boolean" },
   "tls-insecure": { type: "boolean" },
   ca: { type: "string" },
+  "peer-host": { type: "string" },
+  "peer-port": { type: "string" },
+  "peer-domain": { type: "string" },
+  "peer-accounts": { type: "string" },
+  "peer-ca": { type: "string" },
   only: { type: "string" },
   scenarios: { type: "string" },
   timeout: { type: "string" },
@@ -183,7 +198,24 @@ export async function main(argv: string[]): Promise<number> {
       ca: values.ca ? readFileSync(values.ca, "utf8") : undefined,
       insecure: values["tls-insecure"] ?? false,
       timeout: values.timeout ? Number(values.timeout) : undefined,
+      websocketUrl: values["websocket-url"],
+      boshUrl: values["bosh-url"],
     };
+    if (values["peer-domain"] || values["peer-accounts"]) {
+      if (!values["peer-domain"] || !values["peer-accounts"]) throw new UsageError("--peer-domain and --peer-accounts go together");
+      const peerPort = Number(values["peer-port"] ?? 5222);
+      if (!Number.isInteger(peerPort)) throw new UsageError("ports must be numbers");
+      target.peer = {
+        host: values["peer-host"] ?? target.host,
+        port: peerPort,
+        domain: values["peer-domain"],
+        accounts: parseAccounts(values["peer-accounts"]),
+        ca: values["peer-ca"] ? readFileSync(values["peer-ca"], "utf8") : target.ca,
+        insecure: target.insecure,
+      };
+    }
+    if (target.websocketUrl && !/^wss?:\/\//.test(target.websocketUrl)) throw new UsageError("--websocket-url must start with ws:// or wss://");
+    if (target.boshUrl && !/^https?:\/\//.test(target.boshUrl)) throw new UsageError("--bosh-url must start with http:// or https://");
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n`);
     return 2;

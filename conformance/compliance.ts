@@ -81,8 +81,8 @@ const ADVERTISED_BY: Record<string, { features?: string[]; identities?: string[]
 /** Specifications a client-to-server runner cannot see at all. */
 const NOT_OBSERVABLE: Record<string, string> = {
   "XEP-0114": "components connect on their own port with a shared secret",
-  "RFC 7395": "WebSocket is an HTTP transport; this runner speaks TCP",
-  "XEP-0206": "BOSH is an HTTP transport; this runner speaks TCP",
+  "RFC 7395": "WebSocket is an HTTP transport: no --websocket-url was given",
+  "XEP-0206": "BOSH is an HTTP transport: no --bosh-url was given",
 };
 
 export type SpecStatus = "passed" | "failed" | "advertised" | "missing" | "not observable";

@@ -8,12 +8,36 @@ import { Element, xml } from "../protocol/xml/element.ts";
 import { serialize } from "../protocol/xml/serialize.ts";
 import { NS } from "../protocol/ns.ts";
 import { XmppClient, SaslFailure, StreamClosed, type ConnectOptions } from "./client/client.ts";
+import { WebSocketXmppClient } from "./client/websocket.ts";
+import { BoshXmppClient } from "./client/bosh.ts";
 import type { ClientDecl, Scenario, Step } from "./scenario/format.ts";
 import { instantiate, matchElement, substitute, tokenize, type Vars } from "./scenario/pattern.ts";
 
 export interface Account {
   username: string;
   password: string;
+  /** An account of the peer server (TargetServer.peer), not of the server under test. */
+  peer?: boolean;
+}
+
+/**
+ * A second server federating with the one under test, for scenarios across servers (RFC 6121
+ * presence between domains). A scenario uses it through account roles named `peer-…`
+ * (`clients: romeo, juliet = peer-juliet`): they map onto the peer's accounts in order, and the
+ * scenario is skipped when no peer is given. `{peerdomain}` is the peer's domain.
+ */
+export interface PeerServer {
+  host: string;
+  port: number;
+  domain: string;
+  accounts: Account[];
+  ca?: string;
+  insecure?: boolean;
+}
+
+/** Account roles that live on the peer server. */
+export function isPeerRole(role: string): boolean {
+  return role.startsWith("peer-");
 }
 
 export interface TargetServer {
@@ -29,6 +53,12 @@ export interface TargetServer {
   insecure?: boolean;
   /** How long `receives` waits, ms (default 5000). */
   timeout?: number;
+  /** RFC 7395 endpoint (ws:// or wss://); scenarios with `websocket` clients are skipped without it. */
+  websocketUrl?: string;
+  /** XEP-0206 endpoint (http:// or https://); scenarios with `bosh` clients are skipped without it. */
+  boshUrl?: string;
+  /** A federating second server; scenarios with `peer-` accounts are skipped without it. */
+  peer?: PeerServer;
 }
 
 export type Outcome = "pass" | "fail" | "skip" | "error";
@@ -143,10 +173,23 @@ export class ConformanceRunner {
     };
   }
 
-  private async open(decl: Pick<ClientDecl, "directTls">, extra: Partial<ConnectOptions> = {}): Promise<XmppClient> {
-    const c = await XmppClient.connect(this.connectOptions(decl, extra));
+  private async open(decl: Pick<ClientDecl, "directTls" | "transport" | "noSubprotocol">, extra: Partial<ConnectOptions> = {}): Promise<XmppClient> {
+    const c = await this.connectOver(decl, extra);
     this.opened.push(c);
     return c;
+  }
+
+  /** A client over the transport the scenario names: TCP, RFC 7395 WebSocket or XEP-0206 BOSH. */
+  private connectOver(decl: Pick<ClientDecl, "directTls" | "transport" | "noSubprotocol">, extra: Partial<ConnectOptions>): Promise<XmppClient> {
+    if (decl.transport === "websocket") {
+      if (!this.target.websocketUrl) throw new Error("no WebSocket URL given (--websocket-url)");
+      return WebSocketXmppClient.connect({ ...this.connectOptions({ directTls: false }, extra), url: this.target.websocketUrl, noSubprotocol: decl.noSubprotocol });
+    }
+    if (decl.transport === "bosh") {
+      if (!this.target.boshUrl) throw new Error("no BOSH URL given (--bosh-url)");
+      return BoshXmppClient.connect({ ...this.connectOptions({ directTls: false }, extra), url: this.target.boshUrl });
+    }
+    return XmppClient.connect(this.connectOptions(decl, extra));
   }
 
   /** Logs in as the first account and asks the server what it supports. */
@@ -199,6 +242,8 @@ export class ConformanceRunner {
       for (const m of mechanisms) features.add(`sasl:${m}`);
       for (const i of [...server.identities, ...accountInfo.identities]) features.add(`identity:${i}`);
       if (this.target.directTlsPort) features.add("direct-tls");
+      if (this.target.websocketUrl) features.add("websocket");
+      if (this.target.boshUrl) features.add("bosh");
       this.discovery = {
         features,
         serverFeatures: server.features,
@@ -247,9 +292,22 @@ export class ConformanceRunner {
     return results;
   }
 
+  /** Connection options that point a client of a peer account at the peer server. */
+  private serverOf(account: Account | undefined): Partial<ConnectOptions> {
+    const p = this.target.peer;
+    if (!account?.peer || !p) return {};
+    return { host: p.host, port: p.port, domain: p.domain, ca: p.ca, insecure: p.insecure, directTls: false };
+  }
+
   private async skipReason(s: Scenario): Promise<string | null> {
-    if (s.accounts.length > this.target.accounts.length) return `needs ${s.accounts.length} accounts, ${this.target.accounts.length} given`;
+    const local = s.accounts.filter((r) => !isPeerRole(r)).length;
+    const remote = s.accounts.length - local;
+    if (local > this.target.accounts.length) return `needs ${local} accounts, ${this.target.accounts.length} given`;
+    if (remote > 0 && !this.target.peer) return "needs a peer server (--peer-host, --peer-domain, --peer-accounts)";
+    if (remote > (this.target.peer?.accounts.length ?? 0)) return `needs ${remote} peer accounts, ${this.target.peer?.accounts.length ?? 0} given`;
     if (s.clients.some((c) => c.directTls) && !this.target.directTlsPort) return "needs a Direct TLS port (--direct-tls-port)";
+    if (s.clients.some((c) => c.transport === "websocket") && !this.target.websocketUrl) return "needs a WebSocket URL (--websocket-url)";
+    if (s.clients.some((c) => c.transport === "bosh") && !this.target.boshUrl) return "needs a BOSH URL (--bosh-url)";
     for (const f of s.requires) if (!(await this.has(f))) return `the server does not have ${f}`;
     return null;
   }
@@ -275,11 +333,15 @@ export class ConformanceRunner {
       ["domain", this.target.domain],
       ["unique", unique],
     ]);
+    if (this.target.peer) vars.set("peerdomain", this.target.peer.domain);
     const accountOf = new Map<string, Account>();
-    s.accounts.forEach((role, i) => {
-      const a = this.target.accounts[i];
+    const domainOf = (a: Account) => (a.peer && this.target.peer ? this.target.peer.domain : this.target.domain);
+    let nextLocal = 0;
+    let nextPeer = 0;
+    s.accounts.forEach((role) => {
+      const a = isPeerRole(role) ? { ...this.target.peer!.accounts[nextPeer++], peer: true } : this.target.accounts[nextLocal++];
       accountOf.set(role, a);
-      const bare = `${a.username}@${this.target.domain}`;
+      const bare = `${a.username}@${domainOf(a)}`;
       vars.set(role, bare);
       vars.set(`${role}.bare`, bare);
       vars.set(`${role}.user`, a.username);
@@ -288,7 +350,7 @@ export class ConformanceRunner {
     const clients = new Map<string, LiveClient>();
     for (const decl of s.clients) {
       const a = accountOf.get(decl.account)!;
-      const bare = `${a.username}@${this.target.domain}`;
+      const bare = `${a.username}@${domainOf(a)}`;
       vars.set(decl.name, bare);
       vars.set(`${decl.name}.bare`, bare);
       vars.set(`${decl.name}.user`, a.username);
@@ -352,20 +414,21 @@ export class ConformanceRunner {
 
   private async startClient(ctx: StepContext, live: LiveClient): Promise<void> {
     const { decl } = live;
+    const server = this.serverOf(ctx.accountOf.get(decl.account));
     switch (decl.start) {
       case "offline":
         return;
       case "tcp":
-        live.conn = await this.open(decl, { raw: true });
+        live.conn = await this.open(decl, { raw: true, ...server });
         return;
       case "plaintext":
-        live.conn = await this.open(decl, { noTls: true });
+        live.conn = await this.open(decl, { noTls: true, ...server });
         return;
       case "connected":
-        live.conn = await this.open(decl);
+        live.conn = await this.open(decl, server);
         return;
       case "online":
-        live.conn = await this.open(decl);
+        live.conn = await this.open(decl, server);
         await this.login(ctx, live);
         return;
     }
@@ -374,7 +437,7 @@ export class ConformanceRunner {
   private async login(ctx: StepContext, live: LiveClient, username?: string, password?: string): Promise<void> {
     const account = ctx.accountOf.get(live.decl.account)!;
     const resource = ctx.vars.get(`${live.decl.name}.resource`)!;
-    if (!live.conn || live.conn.closed) live.conn = await this.open(live.decl);
+    if (!live.conn || live.conn.closed) live.conn = await this.open(live.decl, this.serverOf(account));
     const jid = await live.conn.login({ username: username ?? account.username, password: password ?? account.password, resource });
     const vars = new Map(ctx.vars);
     vars.set(`${live.decl.name}.full`, jid);
@@ -471,7 +534,7 @@ export class ConformanceRunner {
         const live = ctx.clients.get(step.client)!;
         live.conn?.destroy();
         const flags = live.decl.start === "plaintext" ? { noTls: true } : live.decl.start === "tcp" ? { raw: true } : {};
-        live.conn = await this.open(live.decl, flags).catch((e: Error) => {
+        live.conn = await this.open(live.decl, { ...flags, ...this.serverOf(ctx.accountOf.get(live.decl.account)) }).catch((e: Error) => {
           throw new Failed({ message: `${step.client} could not connect: ${e.message}`, received: [] });
         });
         return;
@@ -520,8 +583,9 @@ export class ConformanceRunner {
       }
       case "sync": {
         const c = this.connected(ctx, step.client);
+        const own = ctx.accountOf.get(ctx.clients.get(step.client)!.decl.account);
         try {
-          await c.iq(xml("iq", { type: "get", to: this.target.domain, id: `sync-${randomBytes(3).toString("hex")}` }, xml("ping", { xmlns: NS.ping })), t);
+          await c.iq(xml("iq", { type: "get", to: own?.peer && this.target.peer ? this.target.peer.domain : this.target.domain, id: `sync-${randomBytes(3).toString("hex")}` }, xml("ping", { xmlns: NS.ping })), t);
         } catch (e) {
           throw new Failed({ message: `${step.client} got no answer to an IQ sent to sync: ${(e as Error).message}`, received: c.inbox.map(show) });
         }
@@ -535,7 +599,7 @@ export class ConformanceRunner {
     for (const a of accounts) {
       let c: XmppClient | null = null;
       try {
-        c = await this.open({ directTls: false });
+        c = await this.open({ directTls: false }, this.serverOf(a));
         await c.login({ username: a.username, password: a.password, resource: `reset-${randomBytes(3).toString("hex")}` });
         const r = await c.iq(xml("iq", { type: "get" }, xml("query", { xmlns: NS.roster })));
         const items = r.getChild("query", NS.roster)?.getChildren("item") ?? [];

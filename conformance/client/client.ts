@@ -77,7 +77,7 @@ export class XmppClient {
   private idCounter = 0;
   readonly timeout: number;
 
-  private constructor(readonly opts: ConnectOptions) {
+  protected constructor(readonly opts: ConnectOptions) {
     this.timeout = opts.timeout ?? 5000;
   }
 
@@ -104,7 +104,7 @@ export class XmppClient {
     };
   }
 
-  private async open(): Promise<void> {
+  protected async open(): Promise<void> {
     this.socket = await new Promise<net.Socket>((resolve, reject) => {
       const s = this.opts.directTls ? tls.connect(this.tlsOptions()) : net.connect({ host: this.opts.host, port: this.opts.port });
       const timer = setTimeout(() => {
@@ -141,19 +141,23 @@ export class XmppClient {
     }, { maxStanzaSize: 16 * 1024 * 1024 });
     this.socket.on("data", (d: Buffer) => this.parser.write(d));
     this.socket.on("error", () => {});
-    this.socket.on("close", () => {
-      this.closed = true;
-      const err = new StreamClosed(this.streamError);
-      for (const w of this.waiters.splice(0)) {
-        clearTimeout(w.timer);
-        w.reject(err);
-      }
-      for (const w of this.closeWaiters.splice(0)) w();
-      for (const w of this.headerWaiters.splice(0)) w();
-    });
+    this.socket.on("close", () => this.markClosed());
   }
 
-  private onElement(el: Element): void {
+  /** The transport is gone: waiters fail, `waitClosed` resolves. */
+  protected markClosed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const err = new StreamClosed(this.streamError);
+    for (const w of this.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+    for (const w of this.closeWaiters.splice(0)) w();
+    for (const w of this.headerWaiters.splice(0)) w();
+  }
+
+  protected onElement(el: Element): void {
     if (el.name === "stream:error" || (el.getName() === "error" && el.getNS() === NS.stream)) {
       this.streamError = parseStreamError(el);
     }
@@ -223,7 +227,7 @@ export class XmppClient {
     return this.bind(o.resource);
   }
 
-  private bindingData(): { type: string; data: Buffer } | null {
+  protected bindingData(): { type: string; data: Buffer } | null {
     if (!(this.socket instanceof tls.TLSSocket)) return null;
     if (this.socket.getProtocol() === "TLSv1.3") {
       return { type: "tls-exporter", data: this.socket.exportKeyingMaterial(32, "EXPORTER-Channel-Binding", Buffer.alloc(0)) };

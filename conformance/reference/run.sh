@@ -56,6 +56,11 @@ make_cert() {
 rm -rf "$RUN"
 mkdir -p "$RUN"/{prosody/certs,prosody/data,ejabberd/spool,ejabberd/upload,ejabberd/logs,ejabberd/config,results}
 echo "nameserver 127.0.0.1" > "$RUN/resolv.conf"
+# Prosody and ejabberd federate for the scenarios across servers (rfc6121-s2s, --peer-*): each
+# finds the other by /etc/hosts and the RFC 6120 fallback to port 5269 (no SRV, no DNS server).
+for entry in "127.0.0.2 prosody.test" "127.0.0.3 ejabberd.test"; do
+  grep -qE "^${entry%% *}[[:space:]]+${entry#* }([[:space:]]|\$)" /etc/hosts || echo "$entry" >> /etc/hosts
+done
 ACCOUNTS=alice:pass-alice,bob:pass-bob,carol:pass-carol
 
 # --- Prosody ---------------------------------------------------------------------------------
@@ -89,11 +94,14 @@ for pair in ${ACCOUNTS//,/ }; do
 done
 
 # --- Parley ----------------------------------------------------------------------------------
-node --import tsx spec/conformance/parley-server.ts "$RUN/parley-ca.pem" > "$RUN/parley.json" 2> "$RUN/parley.err" &
+# With a second Parley (parley-peer.test) federating with it for the scenarios across servers.
+node --import tsx spec/conformance/parley-server.ts "$RUN/parley-ca.pem" "$RUN/parley-peer-ca.pem" > "$RUN/parley.json" 2> "$RUN/parley.err" &
 PIDS+=($!)
 for _ in $(seq 1 60); do [ -s "$RUN/parley.json" ] && break; sleep 0.5; done
 PARLEY_PORT=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).port)' "$RUN/parley.json")
 PARLEY_DTLS=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).directTlsPort)' "$RUN/parley.json")
+PARLEY_HTTP=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).httpPort)' "$RUN/parley.json")
+PARLEY_PEER=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).peerPort)' "$RUN/parley.json")
 
 # --- Runs ------------------------------------------------------------------------------------
 run() {
@@ -103,9 +111,15 @@ run() {
   node --import tsx conformance/cli.ts --name "$name" --accounts "$ACCOUNTS" \
     --json "$RUN/results/$name.json" --junit "$RUN/results/$name.junit.xml" "$@" || true
 }
-run Parley --host 127.0.0.1 --port "$PARLEY_PORT" --direct-tls-port "$PARLEY_DTLS" --domain localhost --ca "$RUN/parley-ca.pem"
-run Prosody --host 127.0.0.2 --port 5222 --direct-tls-port 5223 --domain prosody.test --ca "$RUN/prosody/certs/prosody.test.crt"
-run ejabberd --host 127.0.0.3 --port 5222 --direct-tls-port 5223 --domain ejabberd.test --ca "$RUN/ejabberd/ejabberd.test.crt"
+run Parley --host 127.0.0.1 --port "$PARLEY_PORT" --direct-tls-port "$PARLEY_DTLS" --domain localhost --ca "$RUN/parley-ca.pem" \
+  --websocket-url "ws://127.0.0.1:$PARLEY_HTTP/xmpp-websocket" --bosh-url "http://127.0.0.1:$PARLEY_HTTP/http-bind" \
+  --peer-port "$PARLEY_PEER" --peer-domain parley-peer.test --peer-accounts "$ACCOUNTS" --peer-ca "$RUN/parley-peer-ca.pem"
+run Prosody --host 127.0.0.2 --port 5222 --direct-tls-port 5223 --domain prosody.test --ca "$RUN/prosody/certs/prosody.test.crt" \
+  --websocket-url ws://127.0.0.2:5280/xmpp-websocket --bosh-url http://127.0.0.2:5280/http-bind \
+  --peer-host 127.0.0.3 --peer-domain ejabberd.test --peer-accounts "$ACCOUNTS" --peer-ca "$RUN/ejabberd/ejabberd.test.crt"
+run ejabberd --host 127.0.0.3 --port 5222 --direct-tls-port 5223 --domain ejabberd.test --ca "$RUN/ejabberd/ejabberd.test.crt" \
+  --websocket-url ws://127.0.0.3:5280/ws --bosh-url http://127.0.0.3:5280/http-bind \
+  --peer-host 127.0.0.2 --peer-domain prosody.test --peer-accounts "$ACCOUNTS" --peer-ca "$RUN/prosody/certs/prosody.test.crt"
 
 node --import tsx conformance/reference/results.ts "$RUN/results/Parley.json" "$RUN/results/Prosody.json" "$RUN/results/ejabberd.json" \
   > conformance/RESULTS.md

@@ -35,6 +35,10 @@ export interface ClientDecl {
   start: ClientStart;
   /** Connect with Direct TLS (XEP-0368) instead of STARTTLS. */
   directTls: boolean;
+  /** Over RFC 7395 WebSocket or XEP-0206 BOSH instead of a TCP socket (flags `websocket`, `bosh`). */
+  transport?: "websocket" | "bosh";
+  /** WebSocket handshake without the "xmpp" subprotocol (flag `no-subprotocol`, with `tcp`). */
+  noSubprotocol?: boolean;
 }
 
 interface StepBase {
@@ -148,8 +152,10 @@ export function parseClients(value: string): ClientDecl[] {
     const decl: ClientDecl = { name: m[1], account: m[2] ?? m[1], start: "online", directTls: false };
     for (const f of splitList(m[3] ?? "")) {
       if (f === "direct-tls") decl.directTls = true;
+      else if (f === "websocket" || f === "bosh") decl.transport = f;
+      else if (f === "no-subprotocol") decl.noSubprotocol = true;
       else if (["online", "connected", "plaintext", "tcp", "offline"].includes(f)) decl.start = f as ClientStart;
-      else throw new Error(`unknown client flag "${f}" (online, connected, plaintext, tcp, offline, direct-tls)`);
+      else throw new Error(`unknown client flag "${f}" (online, connected, plaintext, tcp, offline, direct-tls, websocket, bosh, no-subprotocol)`);
     }
     if (decls.some((d) => d.name === decl.name)) throw new Error(`client "${decl.name}" declared twice`);
     decls.push(decl);

@@ -14,6 +14,16 @@
 //   a stream error ends the session with condition='remote-stream-error' (XEP-0206 §9);
 // - bounded buffers: what waits for a request is capped, and a session with no request for
 //   'inactivity' seconds is lost (XEP-0198 may keep it to be resumed from a new session);
+// - overactivity (§11, §12): more unanswered requests than 'requests', an empty request that
+//   fills the window less than 'polling' seconds after the one before, or (polling sessions)
+//   two empty requests in a row that close together, end the session with policy-violation;
+// - acknowledgements (§9) when the creation request asks for them with 'ack': responses carry
+//   the highest rid received in order, the client's 'ack' trims the resend cache, and an 'ack'
+//   that shows a lost response is answered at once with 'report' and 'time';
+// - pause (§10): up to 'maxpause' seconds; every held request is answered at once and the
+//   inactivity limit is the pause until the next request;
+// - no channel binding (XEP-0440, RFC 5929): the requests of one session may travel on several
+//   TLS connections, none of them the session's own, so SCRAM-*-PLUS is never offered;
 // - CORS headers, so a web client served from elsewhere can talk to it.
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -35,6 +45,8 @@ const STREAM_NS = "http://etherx.jabber.org/streams";
 const MAX_HOLD = 1;
 /** Seconds between polls a client is asked to keep ('polling', XEP-0124 §7). */
 const POLLING_S = 2;
+/** The longest pause a client may ask for ('maxpause', XEP-0124 §10), seconds. */
+export const MAX_PAUSE_S = 120;
 /** What may wait for the client's next request before the session counts as lost. */
 const MAX_PENDING_BYTES = 1024 * 1024;
 
@@ -48,12 +60,22 @@ export const CORS_HEADERS = {
 export interface BoshSettings {
   maxWait: number;
   inactivity: number;
+  /** The longest pause granted (XEP-0124 §10), seconds; default MAX_PAUSE_S. */
+  maxPause?: number;
 }
 
 interface Held {
   rid: number;
   res: ServerResponse;
   timer: NodeJS.Timeout;
+  /** The request carried nothing (no payload, restart, pause or terminate). */
+  empty: boolean;
+}
+
+/** Is this an empty request in the sense of XEP-0124 §11: no payload, no pause, no terminate, no restart? */
+function isEmptyRequest(body: Element): boolean {
+  const a = body.attrs;
+  return body.getChildElements().length === 0 && a.pause === undefined && a.type !== "terminate" && a["xmpp:restart"] !== "true";
 }
 
 interface Early {
@@ -98,6 +120,18 @@ export class BoshFraming implements StreamFraming {
   private flushScheduled = false;
   private paused = false;
   private inactivityTimer: NodeJS.Timeout | null = null;
+  /** The client asked for acknowledgements (§9): 'ack' on the creation request. */
+  private readonly acks: boolean;
+  /** When each cached response went out, for 'report'/'time' (§9.2). */
+  private readonly sentAt = new Map<number, number>();
+  private lastAnswered = 0;
+  private report: { rid: number; time: number } | null = null;
+  /** The inactivity limit of a pause (§10), until the next request. */
+  private pauseSeconds: number | null = null;
+  /** The newest new request as it arrived, for the overactivity rules (§11, §12). */
+  private lastArrival: { rid: number; at: number; empty: boolean } | null = null;
+  /** The last empty request answered, and whether its answer carried payloads (§12). */
+  private lastEmptyAnswer: { rid: number; payload: boolean } | null = null;
   private resolveClosed!: () => void;
   private readonly closedPromise = new Promise<void>((resolve) => (this.resolveClosed = resolve));
 
@@ -110,9 +144,12 @@ export class BoshFraming implements StreamFraming {
     private readonly hold: number,
     private readonly header: Record<string, string>,
     private readonly inactivity: number,
+    ack = false,
+    private readonly maxPause = MAX_PAUSE_S,
   ) {
     this.lastRid = firstRid - 1;
     this.requests = hold + 1;
+    this.acks = ack;
     this.creation = {
       sid: this.sid,
       wait: String(wait),
@@ -120,6 +157,8 @@ export class BoshFraming implements StreamFraming {
       requests: String(this.requests),
       inactivity: String(inactivity),
       polling: String(POLLING_S),
+      maxpause: String(maxPause),
+      ...(ack ? { ack: String(firstRid) } : {}),
       ver: "1.11",
       secure: secure ? "true" : "false",
       "xmlns:xmpp": XBOSH_NS,
@@ -137,7 +176,9 @@ export class BoshFraming implements StreamFraming {
   }
 
   channelBindings(): Record<string, Buffer> {
-    // Requests may come over different TLS connections: there is no one channel to bind to.
+    // Requests may come over different TLS connections (and through proxies that end TLS):
+    // none is the session's own channel, so nothing is offered to bind to and c2s.ts offers
+    // no SCRAM-*-PLUS (XEP-0206 has no channel binding; RFC 5929 binds one TLS connection).
     return {};
   }
 
@@ -153,8 +194,39 @@ export class BoshFraming implements StreamFraming {
       return this.fail(res, "item-not-found");
     }
     if (rid > this.lastRid + this.requests || this.early.has(rid)) return this.fail(res, "item-not-found");
+    const overactive = this.overactive(rid, body);
+    if (overactive) {
+      this.transport.log.info({ sid: this.sid, rid }, overactive);
+      return this.fail(res, "policy-violation");
+    }
     this.early.set(rid, { body, res, bytes });
     this.processInOrder();
+  }
+
+  /**
+   * XEP-0124 §11 and §12 for a new request as it arrives: why it is one too many, or null.
+   * Requests that pause or terminate are always let through (§11: "one additional request").
+   */
+  private overactive(rid: number, body: Element): string | null {
+    const now = Date.now();
+    const previous = this.lastArrival;
+    const empty = isEmptyRequest(body);
+    this.lastArrival = { rid, at: now, empty };
+    if (body.attrs.pause !== undefined || body.attrs.type === "terminate") return null;
+    const unanswered = this.held.length + this.early.size + 1;
+    if (unanswered > this.requests) return `${unanswered} simultaneous requests, ${this.requests} allowed`;
+    // "The last request" is the newest by rid: an empty one overtaken by a newer one is not it.
+    const newest = [...this.early.keys()].every((r) => r < rid);
+    if (!empty || !newest || !previous || now - previous.at >= POLLING_S * 1000) return null;
+    if (this.hold === 0) {
+      // §12: two empty polls in a row, closer than 'polling', the first one answered empty.
+      const answer = this.lastEmptyAnswer;
+      if (previous.empty && previous.rid === rid - 1 && answer?.rid === previous.rid && !answer.payload) return `polling faster than every ${POLLING_S} s`;
+      return null;
+    }
+    // §11: an empty request that fills the window within 'polling' seconds of the one before.
+    if (unanswered === this.requests) return `empty requests faster than every ${POLLING_S} s`;
+    return null;
   }
 
   private processInOrder(): void {
@@ -178,7 +250,13 @@ export class BoshFraming implements StreamFraming {
 
   private process(rid: number, { body, res, bytes }: Early): void {
     const events = this.events!;
-    this.holdRequest(rid, res);
+    let pause: number | null = null;
+    if (body.attrs.pause !== undefined) {
+      pause = Number(body.attrs.pause);
+      if (!Number.isSafeInteger(pause) || pause < 0 || pause > this.maxPause) return this.fail(res, "policy-violation");
+    }
+    if (body.attrs.ack !== undefined && this.acks) this.acknowledged(Number(body.attrs.ack));
+    this.holdRequest(rid, res, isEmptyRequest(body));
     events.read(bytes);
     if (body.attrs["xmpp:restart"] === "true") {
       // XEP-0206 §5: the client restarts the stream after SASL success; the body is otherwise empty.
@@ -191,13 +269,43 @@ export class BoshFraming implements StreamFraming {
       }
       if (body.attrs.type === "terminate" && !this.ended && !this.terminating) events.streamEnd();
     }
+    if (pause !== null && !this.gone) {
+      // §10: every held request is answered now (what waits goes in the older ones, never in
+      // the pause's own answer), and the inactivity limit is the pause until the next request.
+      this.pauseSeconds = pause;
+      const own = this.held.find((h) => h.rid === rid);
+      for (const h of this.held.filter((x) => x !== own)) this.answer(h);
+      if (own) this.answer(own, false);
+      return;
+    }
+    if (this.report && this.held.length > 0) {
+      // §9.2: a response went missing; say so at once rather than when there is news.
+      this.answer(this.held[0]);
+      return;
+    }
     this.afterRequest();
   }
 
-  private holdRequest(rid: number, res: ServerResponse): void {
+  /** The client has every response up to `ack` (§9.2). */
+  private acknowledged(ack: number): void {
+    if (!Number.isSafeInteger(ack)) return;
+    for (const rid of this.sent.keys()) {
+      if (rid <= ack) {
+        this.sent.delete(rid);
+        this.sentAt.delete(rid);
+      }
+    }
+    const missing = ack + 1;
+    const at = this.sentAt.get(missing);
+    if (ack < this.lastAnswered && at !== undefined) this.report = { rid: missing, time: Date.now() - at };
+  }
+
+  private holdRequest(rid: number, res: ServerResponse, empty = false): void {
     if (this.inactivityTimer) clearTimeout(this.inactivityTimer);
     this.inactivityTimer = null;
-    const held: Held = { rid, res, timer: setTimeout(() => this.answer(held), this.wait * 1000) };
+    // A request ends a pause (§10).
+    this.pauseSeconds = null;
+    const held: Held = { rid, res, empty, timer: setTimeout(() => this.answer(held), this.wait * 1000) };
     held.timer.unref();
     this.held.push(held);
     res.once("close", () => {
@@ -288,23 +396,40 @@ export class BoshFraming implements StreamFraming {
   }
 
   /** Answers a held request with everything pending (and the terminate, when it is time). */
-  private answer(held: Held): void {
+  private answer(held: Held, withPayload = true): void {
     this.dropHeld(held);
     let attrs = `xmlns='${HTTPBIND_NS}' xmlns:stream='${STREAM_NS}'`;
     if (this.creation) {
       for (const [k, v] of Object.entries(this.creation)) attrs += ` ${k}='${escapeAttr(v)}'`;
       this.creation = null;
+    } else if (this.acks && this.lastRid !== held.rid) {
+      // §9.1: requests up to lastRid have all arrived, newer than the one answered.
+      attrs += ` ack='${this.lastRid}'`;
+    }
+    if (this.report) {
+      attrs += ` report='${this.report.rid}' time='${this.report.time}'`;
+      this.report = null;
     }
     if (this.terminating !== null) {
       attrs += ` type='terminate'`;
       if (this.terminating) attrs += ` condition='${this.terminating}'`;
     }
-    const children = this.pending.join("");
-    this.pending = [];
-    this.pendingBytes = 0;
+    const children = withPayload ? this.pending.join("") : "";
+    if (withPayload) {
+      this.pending = [];
+      this.pendingBytes = 0;
+    }
     const text = children ? `<body ${attrs}>${children}</body>` : `<body ${attrs}/>`;
     this.sent.set(held.rid, text);
-    for (const rid of this.sent.keys()) if (rid <= this.lastRid - this.requests) this.sent.delete(rid);
+    this.sentAt.set(held.rid, Date.now());
+    if (held.rid > this.lastAnswered) this.lastAnswered = held.rid;
+    if (held.empty) this.lastEmptyAnswer = { rid: held.rid, payload: children !== "" };
+    for (const rid of this.sent.keys()) {
+      if (rid <= this.lastRid - this.requests) {
+        this.sent.delete(rid);
+        this.sentAt.delete(rid);
+      }
+    }
     reply(held.res, text);
     if (this.held.length === 0 && !this.gone) this.startInactivity();
   }
@@ -322,7 +447,7 @@ export class BoshFraming implements StreamFraming {
       this.transport.log.debug({ sid: this.sid }, "BOSH session inactive");
       this.end();
       this.events?.lost();
-    }, this.inactivity * 1000);
+    }, (this.pauseSeconds ?? this.inactivity) * 1000);
     this.inactivityTimer.unref();
   }
 
@@ -422,13 +547,16 @@ export class BoshTransport implements Transport, ConnectionHost {
   private create(body: Element, res: ServerResponse, ctx: HttpRequestContext, bytes: number): void {
     const a = body.attrs;
     const wait = Math.max(1, Math.min(this.settings.maxWait, Number(a.wait) || this.settings.maxWait));
-    const hold = Math.max(0, Math.min(MAX_HOLD, a.hold === undefined ? 1 : Number(a.hold) || 0));
+    // wait='0' asks for a polling session as hold='0' does (§12): nothing is held.
+    const hold = a.wait === "0" ? 0 : Math.max(0, Math.min(MAX_HOLD, a.hold === undefined ? 1 : Number(a.hold) || 0));
     const header: Record<string, string> = {};
     if (a.to) header.to = a.to;
     if (a["xmpp:version"]) header.version = a["xmpp:version"];
     if (a["xml:lang"]) header["xml:lang"] = a["xml:lang"];
     const secure = ctx.secure || isLoopback(ctx.remoteAddress) || this.server.config.http.behindTls;
-    const framing = new BoshFraming(this, ctx.remoteAddress, secure, Number(a.rid), wait, hold, header, this.settings.inactivity);
+    // §12: a polling session gets a longer inactivity limit, by more than the polling interval.
+    const inactivity = hold === 0 ? this.settings.inactivity + 2 * POLLING_S : this.settings.inactivity;
+    const framing = new BoshFraming(this, ctx.remoteAddress, secure, Number(a.rid), wait, hold, header, inactivity, a.ack !== undefined, this.settings.maxPause);
     this.sessions.set(framing.sid, framing);
     const conn = new C2sConnection(this.server, framing, this);
     this.connections.add(conn);

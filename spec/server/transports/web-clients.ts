@@ -195,6 +195,7 @@ export class BoshClient extends Inbox {
   /** Attributes of the session-creation response. */
   created: Record<string, string> = {};
   private outstanding = 0;
+  private slotWaiters: Array<() => void> = [];
   private polling = false;
   terminate: Element | null = null;
 
@@ -208,6 +209,9 @@ export class BoshClient extends Inbox {
 
   /** Sends one <body/> with these children; what comes back lands in the inbox. */
   async post(children: Element[] = [], attrs: Record<string, string> = {}): Promise<Element | null> {
+    // No more requests at a time than the server allows ('requests', XEP-0124 §11).
+    const limit = Number(this.created.requests) || 2;
+    for (let i = 0; i < 1000 && this.outstanding >= limit; i++) await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
     const body = xml("body", { xmlns: HTTPBIND, rid: String(this.rid++), ...(this.sid ? { sid: this.sid } : {}), ...attrs }, ...children);
     this.outstanding++;
     let res: BoshResponse;
@@ -215,6 +219,7 @@ export class BoshClient extends Inbox {
       res = await boshPost(this.url, serialize(body));
     } finally {
       this.outstanding--;
+      this.slotWaiters.shift()?.();
     }
     const el = res.body;
     if (el) {
