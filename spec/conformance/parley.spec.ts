@@ -4,7 +4,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startTestServer, type TestServer } from "../support/server.ts";
-import { ConformanceRunner, type ScenarioResult } from "../../conformance/runner.ts";
+import { ConformanceRunner, isPeerRole, type ScenarioResult } from "../../conformance/runner.ts";
 import { loadScenarios } from "../../conformance/scenario/load.ts";
 import { formatFailures, mustFailures } from "../../conformance/report.ts";
 import { TestRoutes, startFederated } from "../server/transports/s2s-support.ts";
@@ -84,7 +84,9 @@ describe("Parley with a second Parley: the scenarios across servers (--peer-*)",
       scenarios,
     );
     try {
-      across = await runner.run(scenarios.filter((s) => s.provides.length === 0 && s.id.startsWith("rfc6121-s2s/")));
+      // Every scenario with an account on the peer: subscriptions and presence (rfc6121-s2s/),
+      // PEP across servers (xep-0163/s2s-*).
+      across = await runner.run(scenarios.filter((s) => s.provides.length === 0 && s.accounts.some(isPeerRole)));
     } finally {
       runner.destroy();
     }
@@ -101,7 +103,8 @@ describe("Parley with a second Parley: the scenarios across servers (--peer-*)",
   });
 
   test("every scenario across servers ran and passed", () => {
-    assert.ok(across.length >= 5, `${across.length} rfc6121-s2s scenarios`);
+    assert.ok(across.filter((r) => r.scenario.id.startsWith("rfc6121-s2s/")).length >= 5, "the rfc6121-s2s scenarios ran");
+    assert.ok(across.filter((r) => r.scenario.id.startsWith("xep-0163/s2s-")).length >= 3, "the PEP scenarios across servers ran");
     assert.deepEqual(across.filter((r) => r.outcome !== "pass").map((r) => `${r.scenario.id}: ${r.outcome} ${r.reason ?? ""}`), [], formatFailures(across.filter((r) => r.outcome === "fail")));
   });
 });
