@@ -1,6 +1,7 @@
 // Starting and stopping the daemon: storage (migrated), certificates, modules, transports
 // (c2s, s2s when [s2s] enabled, then the HTTP server of server/http when [http] enabled).
 import { openDatabase } from "./core/storage/index.ts";
+import { storageBatchFailures, storageBatchOperations } from "./core/metrics.ts";
 import { ensureCertificates } from "./core/tls.ts";
 import { Server } from "./core/server.ts";
 import { createLogger, type Logger } from "./core/log.ts";
@@ -24,7 +25,14 @@ export function databaseUrl(config: Config): string {
 
 export async function startServer(config: Config, opts: StartOptions = {}): Promise<Server> {
   const log = opts.log ?? createLogger(config.log.level);
-  const storage = await openDatabase(databaseUrl(config));
+  const storage = await openDatabase(databaseUrl(config), {
+    writer: {
+      onBatch: ({ operations, error }) => {
+        storageBatchOperations.observe(operations);
+        if (error !== undefined) storageBatchFailures.inc();
+      },
+    },
+  });
   try {
     await storage.migrate();
     const certificates = await ensureCertificates(config);

@@ -38,7 +38,7 @@ const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 interface Metric {
   readonly name: string;
   readonly help: string;
-  readonly type: "counter" | "gauge";
+  readonly type: "counter" | "gauge" | "histogram";
   samples(): Array<[key: string, value: number]>;
 }
 
@@ -81,6 +81,48 @@ export class Gauge implements Metric {
   }
 }
 
+/**
+ * A distribution: counts per bucket (cumulative, `le` upper bounds), the sum and the count, in
+ * the exposition format's histogram shape. One series per label set.
+ */
+export class Histogram implements Metric {
+  readonly type = "histogram";
+  private readonly series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly buckets: readonly number[],
+  ) {
+    for (let i = 1; i < buckets.length; i++) if (!(buckets[i]! > buckets[i - 1]!)) throw new Error(`${name}: buckets must increase`);
+  }
+
+  observe(value: number, labels: Labels = {}): void {
+    const key = labelKey(labels);
+    let s = this.series.get(key);
+    if (!s) this.series.set(key, (s = { labels, counts: new Array<number>(this.buckets.length).fill(0), sum: 0, count: 0 }));
+    // Only the first bucket that holds the value is counted here; render() accumulates.
+    const i = this.buckets.findIndex((b) => value <= b);
+    if (i >= 0) s.counts[i]!++;
+    s.sum += value;
+    s.count++;
+  }
+
+  samples(): Array<[string, number]> {
+    const out: Array<[string, number]> = [];
+    for (const s of this.series.values()) {
+      let running = 0;
+      this.buckets.forEach((b, i) => {
+        running += s.counts[i]!;
+        out.push([`_bucket${labelKey({ ...s.labels, le: formatValue(b) })}`, running]);
+      });
+      out.push([`_bucket${labelKey({ ...s.labels, le: "+Inf" })}`, s.count]);
+      out.push([`_sum${labelKey(s.labels)}`, s.sum]);
+      out.push([`_count${labelKey(s.labels)}`, s.count]);
+    }
+    return out;
+  }
+}
+
 export class MetricsRegistry {
   private readonly metrics = new Map<string, Metric>();
 
@@ -97,6 +139,10 @@ export class MetricsRegistry {
 
   gauge(name: string, help: string, collect?: GaugeCollector): Gauge {
     return this.add(new Gauge(name, help, collect));
+  }
+
+  histogram(name: string, help: string, buckets: readonly number[]): Histogram {
+    return this.add(new Histogram(name, help, buckets));
   }
 
   /** Every metric in the text format; a collector that throws leaves only its own metric out. */
@@ -123,3 +169,36 @@ export const metrics = new MetricsRegistry();
 export const stanzasRouted = metrics.counter("parley_stanzas_routed_total", "Stanzas routed, by kind.");
 /** Failed SASL attempts. */
 export const authFailures = metrics.counter("parley_auth_failures_total", "Failed authentication attempts.");
+
+/** How long the router took over a stanza, from being handed it to its last handler or delivery. */
+export const routingDuration = metrics.histogram(
+  "parley_routing_duration_seconds",
+  "Time to route one stanza (handlers, storage, delivery), by kind.",
+  [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+);
+/** Top-level stanzas read from clients and written to them, by transport. */
+export const stanzasIn = metrics.counter("parley_stanzas_in_total", "Stanzas received from clients, by transport.");
+export const stanzasOut = metrics.counter("parley_stanzas_out_total", "Stanzas sent to clients, by transport.");
+/** Stream errors Parley sent, by condition; stanza errors it generated, by condition. */
+export const streamErrors = metrics.counter("parley_stream_errors_total", "Stream errors sent to clients, by condition.");
+export const stanzaErrors = metrics.counter("parley_stanza_errors_total", "Stanza errors the server generated, by condition.");
+/** Group-commit batches (storage/writer.ts): their size, and those that failed. */
+export const storageBatchOperations = metrics.histogram(
+  "parley_storage_batch_operations",
+  "Write operations committed together in one storage batch.",
+  [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000],
+);
+export const storageBatchFailures = metrics.counter("parley_storage_batch_failures_total", "Storage batches whose commit failed.");
+
+/** Label sets made once per value (the counters cache the key of a frozen label set). */
+const labelSets = new Map<string, Labels>();
+export function labelsOf(name: string, value: string): Labels {
+  const key = `${name}\u0000${value}`;
+  let labels = labelSets.get(key);
+  if (!labels) {
+    if (labelSets.size >= 1000) labelSets.clear(); // bounded: values come from a fixed vocabulary in practice
+    labels = Object.freeze({ [name]: value });
+    labelSets.set(key, labels);
+  }
+  return labels;
+}

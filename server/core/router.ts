@@ -20,7 +20,7 @@ import { StanzaError, errorReply } from "../../protocol/errors.ts";
 import type { Hooks } from "./hooks.ts";
 import type { ClientSession, SessionRegistry } from "./sessions.ts";
 import type { Logger } from "./log.ts";
-import { stanzasRouted } from "./metrics.ts";
+import { labelsOf, routingDuration, stanzaErrors, stanzasRouted } from "./metrics.ts";
 
 export type StanzaKind = "message" | "presence" | "iq";
 export type Target = "self" | "host" | "bare" | "full";
@@ -95,12 +95,14 @@ export class Router {
 
   /** Routes a stanza; never throws (failures become error replies and log lines). */
   async route(stanza: Element, origin: ClientSession | null): Promise<void> {
+    const started = performance.now();
     try {
       await this.routeInner(stanza, origin);
     } catch (err) {
       this.log.error({ err, stanza: stanza.name }, "routing failed");
       this.bounce(stanza, origin, err instanceof StanzaError ? err : new StanzaError("internal-server-error"));
     }
+    if (STANZA_KINDS.has(stanza.name)) routingDuration.observe((performance.now() - started) / 1000, ROUTED_LABELS[stanza.name as StanzaKind]);
   }
 
   private async routeInner(stanza: Element, origin: ClientSession | null): Promise<void> {
@@ -217,6 +219,7 @@ export class Router {
   bounce(stanza: Element, origin: ClientSession | null, err: StanzaError): void {
     const reply = errorReply(stanza, err);
     if (!reply) return;
+    stanzaErrors.inc(labelsOf("condition", err.condition));
     if (origin) {
       // The reply comes from whoever the client addressed; to the client itself it needs no `to`.
       reply.attrs.to = origin.jid?.toString() ?? reply.attrs.to;

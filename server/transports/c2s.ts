@@ -34,7 +34,7 @@ import type { ClientSession } from "../core/sessions.ts";
 import type { UserRecord } from "../core/storage/index.ts";
 import type { Server, Transport } from "../core/server.ts";
 import type { Logger } from "../core/log.ts";
-import { authFailures } from "../core/metrics.ts";
+import { authFailures, labelsOf, stanzasIn, stanzasOut, streamErrors } from "../core/metrics.ts";
 
 /** Payload of `c2s/features`: modules append their stream features (sm, csi, ver, ...). */
 export interface StreamFeaturesEvent {
@@ -365,6 +365,7 @@ export class C2sConnection implements ClientSession {
   private onElement(el: Element): void {
     if (this.phase !== "open") return;
     if (STANZA_KINDS.has(el.name)) {
+      stanzasIn.inc(labelsOf("transport", this.via));
       this.stanzaTokens--;
       // RFC 6120 §4.8.3: stanzas on a client stream are jabber:client.
       if (el.attrs.xmlns !== NS.client) return this.close("invalid-namespace", "stanzas must be in jabber:client");
@@ -686,6 +687,7 @@ export class C2sConnection implements ClientSession {
   private out(el: Element): void {
     if (this.framing.gone) return;
     this.lastWrite = Date.now();
+    if (STANZA_KINDS.has(el.name)) stanzasOut.inc(labelsOf("transport", this.via));
     this.framing.writeElement(el);
   }
 
@@ -693,7 +695,10 @@ export class C2sConnection implements ClientSession {
     if (this.phase === "closing" || this.phase === "closed") return;
     if (this.hibernationTimer) clearTimeout(this.hibernationTimer);
     if (!this.streamOpened) this.openStream(this.host || this.server.hosts[0], undefined);
-    if (condition) this.out(new StreamError(condition, text).toElement());
+    if (condition) {
+      streamErrors.inc(labelsOf("condition", condition));
+      this.out(new StreamError(condition, text).toElement());
+    }
     this.phase = "closing";
     this.queue = [];
     this.closeReason = condition;

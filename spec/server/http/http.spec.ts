@@ -58,6 +58,33 @@ describe("the HTTP server of a running Parley", () => {
     await alice.close();
   });
 
+  test("/metrics has the routing latency histogram, stanzas in and out by transport, stanza and stream errors by condition, and storage batch sizes", async () => {
+    const scrape = async () => (await request(`http://127.0.0.1:${t.httpPort}/metrics`)).body.toString();
+    const value = (text: string, series: string) => (text.includes(`${series} `) ? metricValue(text, series) : 0);
+    const before = await scrape();
+    const alice = await t.login("alice", { resource: "histogram" });
+    await alice.iq(xml("iq", { type: "get", to: t.domain }, xml("ping", { xmlns: "urn:xmpp:ping" })));
+    // An IQ nobody answers: the server generates service-unavailable.
+    await alice.iq(xml("iq", { type: "get", to: t.domain }, xml("query", { xmlns: "urn:example:nothing" })));
+    // Something the storage writer commits, then a stream error.
+    await t.server.storage.writer.write({ kind: "archive", entries: [] });
+    alice.write("<message xmlns='jabber:client'><unclosed></message>");
+    assert.equal((await alice.waitClosed())?.condition, "not-well-formed");
+    const text = await scrape();
+    assert.match(text, /^# TYPE parley_routing_duration_seconds histogram$/m);
+    const count = value(text, 'parley_routing_duration_seconds_count{kind="iq"}');
+    assert.ok(count >= value(before, 'parley_routing_duration_seconds_count{kind="iq"}') + 2, "each routed IQ observed");
+    assert.equal(value(text, 'parley_routing_duration_seconds_bucket{kind="iq",le="+Inf"}'), count);
+    assert.ok(value(text, 'parley_routing_duration_seconds_bucket{kind="iq",le="1"}') <= count);
+    assert.ok(value(text, 'parley_routing_duration_seconds_sum{kind="iq"}') > 0);
+    assert.ok(value(text, 'parley_stanzas_in_total{transport="tcp"}') >= value(before, 'parley_stanzas_in_total{transport="tcp"}') + 2);
+    assert.ok(value(text, 'parley_stanzas_out_total{transport="tcp"}') >= value(before, 'parley_stanzas_out_total{transport="tcp"}') + 2);
+    assert.equal(value(text, 'parley_stanza_errors_total{condition="service-unavailable"}'), value(before, 'parley_stanza_errors_total{condition="service-unavailable"}') + 1);
+    assert.equal(value(text, 'parley_stream_errors_total{condition="not-well-formed"}'), value(before, 'parley_stream_errors_total{condition="not-well-formed"}') + 1);
+    assert.match(text, /^# TYPE parley_storage_batch_operations histogram$/m);
+    assert.ok(value(text, "parley_storage_batch_operations_count") > value(before, "parley_storage_batch_operations_count"), "a batch was committed");
+  });
+
   test("unknown paths are 404, a body without Content-Length 411, a body over the route's limit 413", async () => {
     assert.equal((await request(`http://127.0.0.1:${t.httpPort}/nothing-here`)).status, 404);
     assert.equal((await request(`http://127.0.0.1:${t.httpPort}/healthz`)).status, 404);
