@@ -6,7 +6,11 @@
 // ids sort in the order they were made, even several in one millisecond, and cannot be guessed
 // from one another. The clock never runs backwards here: after the system clock steps back,
 // ids (and the timestamps handed out with them) stay at the last millisecond until it catches up,
-// which keeps the archive's (ts, id) order the order messages arrived in (XEP-0313 §3.1).
+// which keeps the archive's id order the order messages arrived in (XEP-0313 §3.1).
+//
+// The archive (archive.ts) relies on this: an archived message's ts is the millisecond of its
+// id's first 10 characters (timeOfArchiveId), so ordering by id is ordering by (ts, id), and a
+// time range is a range of ids (firstArchiveIdOf / lastArchiveIdOf).
 import { randomBytes } from "node:crypto";
 
 const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz";
@@ -24,6 +28,37 @@ export interface ArchiveStamp {
 }
 
 export const ARCHIVE_ID_PATTERN = /^[0-9a-hjkmnp-tv-z]{26}$/;
+
+/** The last millisecond an id can name: 10 characters of 5 bits (about the year 37,600). */
+export const MAX_ARCHIVE_ID_TIME = 32 ** TIME_CHARS - 1;
+
+/** The millisecond an archive id was made in (its first 10 characters); NaN for a string that is not an archive id. */
+export function timeOfArchiveId(id: string): number {
+  if (!ARCHIVE_ID_PATTERN.test(id)) return NaN;
+  let ms = 0;
+  for (let i = 0; i < TIME_CHARS; i++) ms = ms * 32 + ALPHABET.indexOf(id[i]!);
+  return ms;
+}
+
+/** Whether `id` is an archive id made in the millisecond `ts`: the contract of every archived row. */
+export function isArchiveStamp(id: string, ts: number): boolean {
+  return timeOfArchiveId(id) === ts;
+}
+
+/** The smallest id of millisecond `ms` (an integer from 0 to MAX_ARCHIVE_ID_TIME): ids of `ms` or later are >= it. */
+export function firstArchiveIdOf(ms: number): string {
+  return encode(checkedTime(ms), TIME_CHARS) + ALPHABET[0]!.repeat(2 * HALF_CHARS);
+}
+
+/** The largest id of millisecond `ms` (an integer from 0 to MAX_ARCHIVE_ID_TIME): ids of `ms` or earlier are <= it. */
+export function lastArchiveIdOf(ms: number): string {
+  return encode(checkedTime(ms), TIME_CHARS) + ALPHABET[ALPHABET.length - 1]!.repeat(2 * HALF_CHARS);
+}
+
+function checkedTime(ms: number): number {
+  if (!Number.isInteger(ms) || ms < 0 || ms > MAX_ARCHIVE_ID_TIME) throw new RangeError(`${ms} is not a millisecond an archive id can name`);
+  return ms;
+}
 
 export class ArchiveIdGenerator {
   #lastMs = 0;

@@ -1,17 +1,22 @@
 // The per-account message archive of XEP-0313 v0.7 (Message Archive Management): one-to-one
 // messages an account sent and received, each under a server-assigned UID (archive-ids.ts).
 //
-// Archive order is (ts, id): the time the server archived the message, then its UID, which
-// grows within a millisecond. Every page is one index range scan, from either end, on
-// (host, username, ts, id) or, with a 'with' filter, (host, username, with_jid, ts, id): the
-// filters and the RSM and #extended id bounds are folded into one lower and one upper bound
+// Every archived id is an ArchiveIdGenerator id and every ts the millisecond of its id
+// (timeOfArchiveId): append and the group-commit writer refuse anything else. So archive order,
+// (ts, id), is plain id order, and a page is one index range scan, from either end, on the
+// primary key (host, username, id) or, with a 'with' filter, on (host, username, with_jid, id)
+// (migration 0006): start and end become the first and last ids of their milliseconds, RSM and
+// #extended ids are id bounds, and all of them are folded into one lower and one upper bound
 // first, so a 50-message page costs the same at the start, middle or end of a million messages.
+// No index on ts is kept: it was a third b-tree to update for every archived row.
 import type { ExpressionBuilder, Kysely } from "kysely";
+import { ARCHIVE_ID_PATTERN, firstArchiveIdOf, lastArchiveIdOf, MAX_ARCHIVE_ID_TIME, timeOfArchiveId } from "./archive-ids.ts";
 import type { ArchiveTable, Schema } from "./schema.ts";
 
 export interface ArchiveEntry {
   host: string;
   username: string;
+  /** An ArchiveIdGenerator id (ARCHIVE_ID_PATTERN). */
   id: string;
   /** The peer's bare JID. */
   with: string;
@@ -20,7 +25,7 @@ export interface ArchiveEntry {
   direction: "in" | "out";
   /** The stanza as standalone XML text (stanza-text.ts). */
   xml: string;
-  /** Milliseconds since the epoch. */
+  /** Milliseconds since the epoch: the time of `id` (the ts ArchiveIdGenerator handed out with it). */
   ts: number;
 }
 
@@ -80,10 +85,34 @@ export class UnknownArchiveIdError extends Error {
   }
 }
 
+/**
+ * An archive entry that breaks the archive's contract (an id not made by ArchiveIdGenerator, or a
+ * ts other than its id's time): a programming error in the caller, never the user's input.
+ */
+export class InvalidArchiveEntryError extends TypeError {
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidArchiveEntryError";
+  }
+}
+
+/** Throws InvalidArchiveEntryError unless `id` is an archive id and `ts` the millisecond it names. */
+export function checkArchiveStamp(id: unknown, ts: unknown): void {
+  if (typeof id !== "string" || !ARCHIVE_ID_PATTERN.test(id)) {
+    throw new InvalidArchiveEntryError(`archive id ${JSON.stringify(id)} was not made by ArchiveIdGenerator`);
+  }
+  const time = timeOfArchiveId(id);
+  if (ts !== time) throw new InvalidArchiveEntryError(`archive entry ${id} has ts ${String(ts)}, but its id says ${time}`);
+}
+
+/** checkArchiveStamp for each entry. */
+export function checkArchiveEntries(entries: readonly ArchiveEntry[]): void {
+  for (const e of entries) checkArchiveStamp(e.id, e.ts);
+}
+
 type Db = Kysely<Schema>;
-type Key = { ts: number; id: string };
-/** A bound on (ts, id): a timestamp alone is inclusive of that whole millisecond, a key is exclusive. */
-type Bound = { ts: number; id?: string };
+/** A bound on id: inclusive (from start/end) or exclusive (an RSM or #extended id). */
+type Bound = { id: string; inclusive: boolean };
 
 const COLUMNS = ["id", "with_jid", "with_resource", "direction", "xml", "ts"] as const;
 // Eight columns a row: well under SQLite's 32766 and PostgreSQL's 65535 bound parameters.
@@ -91,8 +120,12 @@ const INSERT_CHUNK = 1000;
 // Both dialects cap the length of an IN list in practice; ids come from one client's query.
 const MAX_IDS = 1000;
 
-/** Inserts entries (in one statement per chunk); a UID already in that archive is left as it was. */
+/**
+ * Inserts entries (in one statement per chunk); a UID already in that archive is left as it was.
+ * Throws InvalidArchiveEntryError, before writing anything, for an entry that breaks the contract.
+ */
 export async function insertArchiveEntries(db: Db, entries: readonly ArchiveEntry[]): Promise<void> {
+  checkArchiveEntries(entries);
   for (let i = 0; i < entries.length; i += INSERT_CHUNK) {
     const rows: ArchiveTable[] = entries.slice(i, i + INSERT_CHUNK).map((e) => ({
       host: e.host,
@@ -121,8 +154,12 @@ export class ArchiveStore {
     this.#db = db;
   }
 
-  /** Archives the entries in one transaction. Most writes go through the group-commit writer instead. */
+  /**
+   * Archives the entries in one transaction. Most writes go through the group-commit writer instead.
+   * Rejects with InvalidArchiveEntryError (storing nothing) for an entry that breaks the contract.
+   */
   async append(entries: readonly ArchiveEntry[]): Promise<void> {
+    checkArchiveEntries(entries);
     if (entries.length === 0) return;
     await this.#db.transaction().execute((trx) => insertArchiveEntries(trx, entries));
   }
@@ -188,7 +225,6 @@ export class ArchiveStore {
         .select(["id", "ts"])
         .where("host", "=", host)
         .where("username", "=", username)
-        .orderBy("ts", direction)
         .orderBy("id", direction)
         .limit(1)
         .executeTakeFirst();
@@ -209,7 +245,6 @@ export class ArchiveStore {
       .selectFrom("archive")
       .select(COLUMNS)
       .where(where)
-      .orderBy("ts", direction)
       .orderBy("id", direction)
       .limit(limit);
     if (offset > 0) query = query.offset(offset);
@@ -220,12 +255,24 @@ export class ArchiveStore {
   async #conditions(host: string, username: string, filter: ArchiveFilter): Promise<Condition | null> {
     const named = [...(filter.afterIds ?? []), ...(filter.beforeIds ?? []), ...(filter.ids ?? [])];
     if (filter.ids !== undefined && filter.ids.length > MAX_IDS) throw new RangeError(`at most ${MAX_IDS} ids in one query`);
-    const keys = await this.#keys(host, username, named);
+    await this.#checkExist(host, username, named);
 
-    let lower: Bound | undefined = filter.start === undefined ? undefined : { ts: filter.start };
-    for (const id of filter.afterIds ?? []) lower = stricterLower(lower, keys.get(id)!);
-    let upper: Bound | undefined = filter.end === undefined ? undefined : { ts: filter.end };
-    for (const id of filter.beforeIds ?? []) upper = stricterUpper(upper, keys.get(id)!);
+    let lower: Bound | undefined;
+    let upper: Bound | undefined;
+    if (filter.start !== undefined) {
+      // ts >= start: from the first id of the first whole millisecond at or after start.
+      const ms = Math.max(0, Math.ceil(filter.start));
+      if (!(ms <= MAX_ARCHIVE_ID_TIME)) return null;
+      lower = { id: firstArchiveIdOf(ms), inclusive: true };
+    }
+    if (filter.end !== undefined) {
+      // ts <= end: up to the last id of the last whole millisecond at or before end.
+      const ms = Math.min(MAX_ARCHIVE_ID_TIME, Math.floor(filter.end));
+      if (!(ms >= 0)) return null;
+      upper = { id: lastArchiveIdOf(ms), inclusive: true };
+    }
+    for (const id of filter.afterIds ?? []) lower = stricterLower(lower, { id, inclusive: false });
+    for (const id of filter.beforeIds ?? []) upper = stricterUpper(upper, { id, inclusive: false });
     if (lower && upper && isEmptyRange(lower, upper)) return null;
 
     const withJid = filter.with;
@@ -237,63 +284,51 @@ export class ArchiveStore {
         parts.push(eb("with_jid", "=", withJid));
         if (withResource !== undefined) parts.push(eb("with_resource", "=", withResource));
       }
-      if (lower) {
-        parts.push(lower.id === undefined ? eb("ts", ">=", lower.ts) : eb(eb.refTuple("ts", "id"), ">", eb.tuple(lower.ts, lower.id)));
-      }
-      if (upper) {
-        parts.push(upper.id === undefined ? eb("ts", "<=", upper.ts) : eb(eb.refTuple("ts", "id"), "<", eb.tuple(upper.ts, upper.id)));
-      }
+      if (lower) parts.push(eb("id", lower.inclusive ? ">=" : ">", lower.id));
+      if (upper) parts.push(eb("id", upper.inclusive ? "<=" : "<", upper.id));
       if (ids !== undefined) parts.push(ids.length === 0 ? eb.val(false) : eb("id", "in", [...ids]));
       return eb.and(parts);
     };
   }
 
-  /** The (ts, id) key of each named id; throws for the first one the archive lacks. */
-  async #keys(host: string, username: string, ids: readonly string[]): Promise<Map<string, Key>> {
+  /** Throws UnknownArchiveIdError for the first named id the archive lacks. */
+  async #checkExist(host: string, username: string, ids: readonly string[]): Promise<void> {
     const wanted = [...new Set(ids)];
-    const keys = new Map<string, Key>();
+    const found = new Set<string>();
     for (let i = 0; i < wanted.length; i += MAX_IDS) {
       const rows = await this.#db
         .selectFrom("archive")
-        .select(["id", "ts"])
+        .select("id")
         .where("host", "=", host)
         .where("username", "=", username)
         .where("id", "in", wanted.slice(i, i + MAX_IDS))
         .execute();
-      for (const row of rows) keys.set(row.id, { ts: row.ts, id: row.id });
+      for (const row of rows) found.add(row.id);
     }
-    const missing = wanted.find((id) => !keys.has(id));
+    const missing = wanted.find((id) => !found.has(id));
     if (missing !== undefined) throw new UnknownArchiveIdError(missing);
-    return keys;
   }
 }
 
 type Condition = (eb: ExpressionBuilder<Schema, "archive">) => ReturnType<ExpressionBuilder<Schema, "archive">["and"]>;
 
-function compareKeys(a: Key, b: Key): number {
-  if (a.ts !== b.ts) return a.ts < b.ts ? -1 : 1;
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+/** Of two lower bounds, the one that admits less (on a tie, the exclusive one). */
+function stricterLower(current: Bound | undefined, next: Bound): Bound {
+  if (current === undefined || next.id > current.id) return next;
+  if (next.id === current.id && !next.inclusive) return next;
+  return current;
 }
 
-/** Of "ts >= start" and "(ts, id) > key", the one that admits less. */
-function stricterLower(current: Bound | undefined, key: Key): Bound {
-  if (current === undefined) return key;
-  if (current.id === undefined) return key.ts >= current.ts ? key : current;
-  return compareKeys(key, current as Key) > 0 ? key : current;
-}
-
-/** Of "ts <= end" and "(ts, id) < key", the one that admits less. */
-function stricterUpper(current: Bound | undefined, key: Key): Bound {
-  if (current === undefined) return key;
-  if (current.id === undefined) return key.ts <= current.ts ? key : current;
-  return compareKeys(key, current as Key) < 0 ? key : current;
+/** Of two upper bounds, the one that admits less (on a tie, the exclusive one). */
+function stricterUpper(current: Bound | undefined, next: Bound): Bound {
+  if (current === undefined || next.id < current.id) return next;
+  if (next.id === current.id && !next.inclusive) return next;
+  return current;
 }
 
 function isEmptyRange(lower: Bound, upper: Bound): boolean {
-  if (lower.id === undefined && upper.id === undefined) return lower.ts > upper.ts;
-  if (lower.id === undefined) return lower.ts > upper.ts || (lower.ts === upper.ts && upper.id === "");
-  if (upper.id === undefined) return lower.ts > upper.ts;
-  return compareKeys(lower as Key, upper as Key) >= 0;
+  if (lower.id !== upper.id) return lower.id > upper.id;
+  return !(lower.inclusive && upper.inclusive);
 }
 
 function toMessage(row: Pick<ArchiveTable, (typeof COLUMNS)[number]>): ArchivedMessage {

@@ -10,6 +10,7 @@ import type { Dialect } from "./schema.ts";
 import { migration as mucTables } from "./migrations/0003_muc.ts";
 import { migration as pubsubTables } from "./migrations/0004_pubsub.ts";
 import { migration as pushTables } from "./migrations/0005_push.ts";
+import { migration as archiveById } from "./migrations/0006_archive_by_id.ts";
 
 /** Column types that differ between the dialects; everything else is spelled the same. */
 function columnTypes(dialect: Dialect) {
@@ -170,6 +171,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     "0003_muc": mucTables(dialect),
     "0004_pubsub": pubsubTables(dialect),
     "0005_push": pushTables(dialect),
+    "0006_archive_by_id": archiveById(dialect),
   };
 }
 

@@ -17,6 +17,7 @@
 // Started by sqlite-writer-boot.mjs, which makes tsx load this file.
 import { parentPort, workerData } from "node:worker_threads";
 import SqliteDatabase from "better-sqlite3";
+import { timeOfArchiveId } from "./archive-ids.ts";
 import { ARCHIVE_ROW, OFFLINE_ROW, type BatchRequest, type ErrorData, type WorkerReply, type WorkerRequest } from "./sqlite-writer-protocol.ts";
 
 interface Statements {
@@ -115,6 +116,12 @@ function prepare(db: SqliteDatabase.Database): Statements {
 
     const archive = batch.archive;
     for (let i = 0; i < archive.length; i += ARCHIVE_ROW) {
+      // The archive's contract (archive.ts): writer.ts refuses a breaking entry before it gets
+      // here, so this only guards against a caller that bypassed it; it fails the batch.
+      const id = archive[i + 2];
+      if (typeof id !== "string" || timeOfArchiveId(id) !== archive[i + 7]) {
+        throw new TypeError(`archive entry ${JSON.stringify(id)} has ts ${String(archive[i + 7])}: not an ArchiveIdGenerator id of that millisecond`);
+      }
       insertArchive.run(
         archive[i], archive[i + 1], archive[i + 2], archive[i + 3],
         archive[i + 4], archive[i + 5], archive[i + 6], archive[i + 7],

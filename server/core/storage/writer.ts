@@ -13,6 +13,9 @@
 //   batch, offline deletions run first, then offline insertions, then archive insertions, each
 //   kind in the order written. So one account's offline messages keep their order, and a
 //   deletion never meets a row inserted in the same batch (its sequence number was unknown).
+// - An archive write whose entries break the archive's contract (archive.ts: an id not made by
+//   ArchiveIdGenerator, or a ts other than its id's time) is rejected at once with
+//   InvalidArchiveEntryError and never joins a batch, so it cannot fail anyone else's writes.
 // - sync() resolves once everything written before it has been settled; close() writes out
 //   what waits, at once, and refuses further writes.
 //
@@ -22,7 +25,7 @@
 // better-sqlite3 is synchronous and its COMMIT would stop every connection while it fsyncs.
 import { Kysely } from "kysely";
 import type { Schema } from "./schema.ts";
-import { insertArchiveEntries, type ArchiveEntry } from "./archive.ts";
+import { checkArchiveEntries, insertArchiveEntries, type ArchiveEntry } from "./archive.ts";
 import { countOffline, deleteOfflineEntries, insertOfflineEntries, OfflineQuotaError, type OfflineEntry } from "./offline.ts";
 
 export type WriteOp =
@@ -104,6 +107,13 @@ export class GroupCommitWriter {
 
   write(op: WriteOp): Promise<void> {
     if (this.#closed) return Promise.reject(new WriterClosedError());
+    if (op.kind === "archive") {
+      try {
+        checkArchiveEntries(op.entries);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     return new Promise<void>((resolve, reject) => {
       const batch = (this.#forming ??= { entries: [], waiters: [], openedAt: Date.now() });
       batch.entries.push({ op, resolve, reject });

@@ -40,7 +40,8 @@ forEachDatabase("muc store", (db) => {
     await store.setNick(service, "family", "nurse@example.org", "Nurse");
     await store.setNick(service, "family", "juliet@example.org", "Juliet");
     await store.saveSubject(service, "family", "Monday", "");
-    await storage.archive.append([{ host: service, username: "family", id: "00000000000000000000000001", with: `family@${service}`, withResource: "Romeo", direction: "in", xml: "<message xmlns='jabber:client'/>", ts: 1 }]);
+    // An archive id of millisecond 1 (its first 10 characters), as the archive requires of ts.
+    await storage.archive.append([{ host: service, username: "family", id: "00000000010000000000000001", with: `family@${service}`, withResource: "Romeo", direction: "in", xml: "<message xmlns='jabber:client'/>", ts: 1 }]);
     await storage.close();
 
     storage = await db.open(location);

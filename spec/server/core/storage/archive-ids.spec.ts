@@ -3,7 +3,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { ARCHIVE_ID_PATTERN, ArchiveIdGenerator } from "../../../../server/core/storage/archive-ids.ts";
+import {
+  ARCHIVE_ID_PATTERN,
+  ArchiveIdGenerator,
+  firstArchiveIdOf,
+  lastArchiveIdOf,
+  MAX_ARCHIVE_ID_TIME,
+  timeOfArchiveId,
+} from "../../../../server/core/storage/archive-ids.ts";
 
 test("ids made one after another sort in that order, even within one millisecond", () => {
   const ids = new ArchiveIdGenerator(() => 1_700_000_000_000);
@@ -36,4 +43,43 @@ test("two generators at the same moment do not make the same id, nor one that fo
   assert.notEqual(first, b.next().id);
   // The random part moves by an unpredictable step, not by one.
   assert.notEqual(BigInt(`0x${Buffer.from(second).toString("hex")}`) - BigInt(`0x${Buffer.from(first).toString("hex")}`), 1n);
+});
+
+test("an id's first 10 characters give back the millisecond handed out with it", () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: MAX_ARCHIVE_ID_TIME }), fc.integer({ min: 1, max: 5 }), (ms, n) => {
+      const ids = new ArchiveIdGenerator(() => ms);
+      for (let i = 0; i < n; i++) {
+        const { id, ts } = ids.next();
+        assert.equal(timeOfArchiveId(id), ts);
+      }
+    }),
+  );
+  assert.equal(timeOfArchiveId(new ArchiveIdGenerator(() => 1_700_000_000_123).next().id), 1_700_000_000_123);
+  for (const bad of ["", "m1", "0".repeat(25), "0".repeat(27), "I".repeat(26), "0000000000000000000000000u"]) {
+    assert.ok(Number.isNaN(timeOfArchiveId(bad)), bad);
+  }
+});
+
+test("the first and last ids of a millisecond bound every id made in it, and no other", () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: MAX_ARCHIVE_ID_TIME - 1 }), fc.integer({ min: 1, max: 50 }), (ms, n) => {
+      const first = firstArchiveIdOf(ms);
+      const last = lastArchiveIdOf(ms);
+      assert.ok(ARCHIVE_ID_PATTERN.test(first) && ARCHIVE_ID_PATTERN.test(last));
+      assert.equal(timeOfArchiveId(first), ms);
+      assert.equal(timeOfArchiveId(last), ms);
+      const ids = new ArchiveIdGenerator(() => ms);
+      for (let i = 0; i < n; i++) {
+        const { id } = ids.next();
+        assert.ok(first <= id && id <= last);
+      }
+      assert.ok(lastArchiveIdOf(ms - 1) < first && new ArchiveIdGenerator(() => ms - 1).next().id < first);
+      assert.ok(firstArchiveIdOf(ms + 1) > last && new ArchiveIdGenerator(() => ms + 1).next().id > last);
+    }),
+  );
+  for (const bad of [-1, 0.5, MAX_ARCHIVE_ID_TIME + 1, Number.NaN]) {
+    assert.throws(() => firstArchiveIdOf(bad), RangeError);
+    assert.throws(() => lastArchiveIdOf(bad), RangeError);
+  }
 });

@@ -7,10 +7,11 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { sql } from "kysely";
+import { Migrator, sql } from "kysely";
 import { openDatabase, parseDatabaseUrl } from "../../../../server/core/storage/database.ts";
 import type { Storage } from "../../../../server/core/storage/database.ts";
-import { migrations } from "../../../../server/core/storage/migrations.ts";
+import { InCodeMigrationProvider, migrations } from "../../../../server/core/storage/migrations.ts";
+import { ArchiveIdGenerator } from "../../../../server/core/storage/archive-ids.ts";
 import { rosterItem } from "../../../../server/core/storage/roster.ts";
 import { forEachDatabase, POSTGRES_TEST_URL, uniqueName } from "./both.ts";
 
@@ -70,6 +71,32 @@ async function tableNames(storage: Storage): Promise<string[]> {
     .filter((t) => t.schema === schema)
     .map((t) => t.name)
     .sort();
+}
+
+/** The archive table's indexes, each with its columns in order (the primary key as archive_pk). */
+async function archiveIndexes(storage: Storage): Promise<Record<string, string[]>> {
+  const indexes: Record<string, string[]> = {};
+  if (storage.dialect === "sqlite") {
+    const names = await sql<{ name: string }>`select name from sqlite_master where type = 'index' and tbl_name = 'archive'`.execute(storage.db);
+    for (const { name } of names.rows) {
+      const columns = await sql<{ seqno: number; name: string }>`select seqno, name from pragma_index_info(${name})`.execute(storage.db);
+      // SQLite names the index behind a rowid table's primary key itself.
+      indexes[name === "sqlite_autoindex_archive_1" ? "archive_pk" : name] = columns.rows.sort((a, b) => a.seqno - b.seqno).map((c) => c.name);
+    }
+  } else {
+    const rows = await sql<{ indexname: string; indexdef: string }>`
+      select indexname, indexdef from pg_indexes where tablename = 'archive' and schemaname = current_schema()`.execute(storage.db);
+    for (const row of rows.rows) indexes[row.indexname] = /\(([^()]*)\)$/.exec(row.indexdef)![1]!.split(", ");
+  }
+  return indexes;
+}
+
+/** Runs the migrations up to and including `name` (or undoes the last one) as Storage.migrate would. */
+async function migrateTo(storage: Storage, name: string | "down"): Promise<void> {
+  const schema = storage.dialect === "postgres" ? (await sql<{ s: string }>`select current_schema() as s`.execute(storage.db)).rows[0]!.s : undefined;
+  const migrator = new Migrator({ db: storage.db, provider: new InCodeMigrationProvider(storage.dialect), ...(schema ? { migrationTableSchema: schema } : {}) });
+  const { error } = name === "down" ? await migrator.migrateDown() : await migrator.migrateTo(name);
+  if (error !== undefined) throw error;
 }
 
 const credentials = {
@@ -152,6 +179,50 @@ forEachDatabase("migrations", (db) => {
     const storage = await db.open(location);
     assert.deepEqual(await executedMigrations(storage), Object.keys(migrations(storage.dialect)).sort());
     assert.deepEqual(await tableNames(storage), CORE_TABLES);
+  });
+
+  test("the archive keeps only the primary key (host, username, id) and (host, username, with_jid, id)", async () => {
+    const storage = await db.open(db.createEmpty());
+    await storage.migrate();
+    assert.deepEqual(await archiveIndexes(storage), {
+      archive_pk: ["host", "username", "id"],
+      archive_by_peer: ["host", "username", "with_jid", "id"],
+    });
+  });
+
+  test("0006_archive_by_id re-indexes an archive made before it without touching its messages, and can be undone", async () => {
+    const storage = await db.open(db.createEmpty());
+    await migrateTo(storage, "0005_push");
+    const before = {
+      archive_pk: ["host", "username", "id"],
+      archive_by_time: ["host", "username", "ts", "id"],
+      archive_by_peer: ["host", "username", "with_jid", "ts", "id"],
+    };
+    assert.deepEqual(await archiveIndexes(storage), before);
+    // Messages archived by an earlier Parley: ids from ArchiveIdGenerator, ts the id's time.
+    let now = 1_600_000_000_000;
+    const ids = new ArchiveIdGenerator(() => (now += 500));
+    const rows = Array.from({ length: 30 }, (_, i) => {
+      const { id, ts } = ids.next();
+      return { host: "example.com", username: "juliet", id, with_jid: i % 3 === 0 ? "romeo@example.net" : "nurse@example.net", with_resource: "", direction: "in" as const, xml: `<message n="${i}"/>`, ts };
+    });
+    await storage.db.insertInto("archive").values(rows).execute();
+
+    await storage.migrate();
+    assert.deepEqual(await executedMigrations(storage), Object.keys(migrations(storage.dialect)).sort());
+    assert.deepEqual(await archiveIndexes(storage), { archive_pk: before.archive_pk, archive_by_peer: ["host", "username", "with_jid", "id"] });
+    const all = await storage.archive.query("example.com", "juliet", { limit: 100 });
+    assert.deepEqual(all.messages.map((m) => [m.id, m.ts, m.xml]), rows.map((r) => [r.id, r.ts, r.xml]));
+    const romeo = await storage.archive.query("example.com", "juliet", { limit: 3, with: "romeo@example.net", start: rows[3]!.ts, end: rows[20]!.ts, fromEnd: true });
+    assert.deepEqual(romeo.messages.map((m) => m.id), [rows[12]!.id, rows[15]!.id, rows[18]!.id]);
+    assert.deepEqual(await storage.archive.bounds("example.com", "juliet"), {
+      first: { id: rows[0]!.id, ts: rows[0]!.ts },
+      last: { id: rows[29]!.id, ts: rows[29]!.ts },
+    });
+
+    await migrateTo(storage, "down");
+    assert.deepEqual(await archiveIndexes(storage), before);
+    assert.equal(await storage.archive.count("example.com", "juliet"), 30);
   });
 
   test("closing twice is harmless", async () => {

@@ -13,10 +13,23 @@ import { after, before, describe, test } from "node:test";
 import { sql } from "kysely";
 import { openDatabase } from "../../../../server/core/storage/database.ts";
 import type { ArchiveEntry } from "../../../../server/core/storage/archive.ts";
+import { ArchiveIdGenerator } from "../../../../server/core/storage/archive-ids.ts";
 
 const DATABASE_MODULE = new URL("../../../../server/core/storage/database.ts", import.meta.url).href;
 
-function archived(host: string, username: string, id: string): ArchiveEntry {
+const stamps = new ArchiveIdGenerator(() => 1);
+const archiveIds = new Map<string, string>();
+
+/** The archive id (made at millisecond 1) that stands for `name` on `host` in these specs. */
+function idOf(host: string, name: string): string {
+  const key = `${host}\u0000${name}`;
+  let id = archiveIds.get(key);
+  if (id === undefined) archiveIds.set(key, (id = stamps.next().id));
+  return id;
+}
+
+function archived(host: string, username: string, name: string): ArchiveEntry {
+  const id = idOf(host, name);
   return { host, username, id, with: "romeo@montague.lit", direction: "in", xml: `<message id="${id}"/>`, ts: 1 };
 }
 
@@ -36,7 +49,7 @@ describe("SQLite storage with its writer thread", () => {
     try {
       await storage.migrate();
       await storage.writer.write({ kind: "archive", entries: [archived("example.org", "juliet", "m")] });
-      assert.notEqual(await storage.archive.get("example.org", "juliet", "m"), null);
+      assert.notEqual(await storage.archive.get("example.org", "juliet", idOf("example.org", "m")), null);
     } finally {
       await storage.close();
     }

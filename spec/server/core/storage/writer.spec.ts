@@ -10,10 +10,23 @@ import { GroupCommitWriter, WriterClosedError, type GroupCommitOptions } from ".
 import { SqliteWorkerCommitter } from "../../../../server/core/storage/sqlite-writer.ts";
 import type { Storage } from "../../../../server/core/storage/database.ts";
 import { OfflineQuotaError } from "../../../../server/core/storage/offline.ts";
-import type { ArchiveEntry } from "../../../../server/core/storage/archive.ts";
-import { forEachDatabase, uniqueName } from "./both.ts";
+import { InvalidArchiveEntryError, type ArchiveEntry } from "../../../../server/core/storage/archive.ts";
+import { ArchiveIdGenerator } from "../../../../server/core/storage/archive-ids.ts";
+import { forEachDatabase, uniqueName, type TestLocation } from "./both.ts";
 
-function archived(host: string, username: string, id: string): ArchiveEntry {
+const stamps = new ArchiveIdGenerator(() => 1);
+const archiveIds = new Map<string, string>();
+
+/** The archive id (made at millisecond 1) that stands for `name` on `host` in these specs. */
+function idOf(host: string, name: string): string {
+  const key = `${host}\u0000${name}`;
+  let id = archiveIds.get(key);
+  if (id === undefined) archiveIds.set(key, (id = stamps.next().id));
+  return id;
+}
+
+function archived(host: string, username: string, name: string): ArchiveEntry {
+  const id = idOf(host, name);
   return { host, username, id, with: "romeo@montague.lit", direction: "in", xml: `<message id="${id}"/>`, ts: 1 };
 }
 
@@ -25,8 +38,9 @@ forEachDatabase("GroupCommitWriter", (harness) => {
   // The database the writers write to and the tests read from (a file, on SQLite).
   let db: { storage: Storage };
   let newWriter: (opts?: GroupCommitOptions) => GroupCommitWriter;
+  let location: TestLocation;
   before(async () => {
-    const location = harness.createEmpty();
+    location = harness.createEmpty();
     const storage = await harness.open(location);
     await storage.migrate();
     db = { storage };
@@ -41,7 +55,7 @@ forEachDatabase("GroupCommitWriter", (harness) => {
     const writes = Array.from({ length: 60 }, (_, i) =>
       writer.write({ kind: "archive", entries: [archived(host, "juliet", `m${i}`)] }).then(async () => {
         // Visible to any reader the moment its caller hears it is done.
-        assert.notEqual(await db.storage.archive.get(host, "juliet", `m${i}`), null);
+        assert.notEqual(await db.storage.archive.get(host, "juliet", idOf(host, `m${i}`)), null);
       }),
     );
     await Promise.all(writes);
@@ -71,13 +85,48 @@ forEachDatabase("GroupCommitWriter", (harness) => {
     assert.deepEqual(outcomes.map((o) => o.status), ["rejected", "rejected", "rejected", "rejected"]);
     // Every caller hears the database's own reason.
     for (const outcome of outcomes) assert.match(String((outcome as PromiseRejectedResult).reason), /not.?null/i);
-    assert.equal(await db.storage.archive.get(host, "juliet", "good"), null);
+    assert.equal(await db.storage.archive.get(host, "juliet", idOf(host, "good")), null);
     assert.equal(await db.storage.offline.count(host, "juliet"), 0);
     // The writer carries on with the next batch.
     await writer.write({ kind: "archive", entries: [archived(host, "juliet", "later")] });
-    assert.notEqual(await db.storage.archive.get(host, "juliet", "later"), null);
+    assert.notEqual(await db.storage.archive.get(host, "juliet", idOf(host, "later")), null);
     await writer.close();
   });
+
+  test("an archive write that breaks the archive's contract is refused at once, alone; its batch commits", async () => {
+    const host = uniqueName("host");
+    const batches: number[] = [];
+    const writer = newWriter({ maxDelayMs: 50, onBatch: ({ operations }) => batches.push(operations) });
+    const earlier = writer.write({ kind: "archive", entries: [archived(host, "juliet", "before")] });
+    const badId = writer.write({ kind: "archive", entries: [archived(host, "juliet", "fine"), { ...archived(host, "juliet", "x"), id: "m1" }] });
+    const badTs = writer.write({ kind: "archive", entries: [{ ...archived(host, "juliet", "y"), ts: 2 }] });
+    const later = writer.write({ kind: "offline", entries: [offline(host, "juliet", 1)] });
+    const outcomes = await Promise.allSettled([earlier, badId, badTs, later]);
+    assert.deepEqual(outcomes.map((o) => o.status), ["fulfilled", "rejected", "rejected", "fulfilled"]);
+    assert.ok((outcomes[1] as PromiseRejectedResult).reason instanceof InvalidArchiveEntryError);
+    assert.match(String((outcomes[2] as PromiseRejectedResult).reason), /has ts 2, but its id says 1/);
+    assert.deepEqual(batches, [2], "the refused writes never joined a batch");
+    assert.notEqual(await db.storage.archive.get(host, "juliet", idOf(host, "before")), null);
+    assert.equal(await db.storage.archive.get(host, "juliet", idOf(host, "fine")), null, "nothing of a refused write is stored");
+    assert.equal(await db.storage.archive.get(host, "juliet", idOf(host, "y")), null);
+    await writer.close();
+  });
+
+  if (harness.dialect === "sqlite") {
+    test("the writer thread itself refuses a batch with an entry that breaks the archive's contract", async () => {
+      const host = uniqueName("host");
+      const committer = new SqliteWorkerCommitter(location.url);
+      try {
+        const bad = { ...archived(host, "juliet", "bad"), ts: 5 };
+        await assert.rejects(committer.commit([{ kind: "archive", entries: [archived(host, "juliet", "good"), bad] }]), /not an ArchiveIdGenerator id/);
+        assert.equal(await db.storage.archive.get(host, "juliet", idOf(host, "good")), null);
+        await committer.commit([{ kind: "archive", entries: [archived(host, "juliet", "good")] }]);
+        assert.notEqual(await db.storage.archive.get(host, "juliet", idOf(host, "good")), null);
+      } finally {
+        await committer.close();
+      }
+    });
+  }
 
   test("refuses only the offline write that would overflow the quota; the rest of its batch commits", async () => {
     const host = uniqueName("host");
@@ -97,7 +146,7 @@ forEachDatabase("GroupCommitWriter", (harness) => {
     assert.ok(refusal instanceof OfflineQuotaError);
     assert.deepEqual((await db.storage.offline.list(host, "juliet")).map((m) => m.storedAt), [0, 1, 5]);
     assert.equal(await db.storage.offline.count(host, "romeo"), 1);
-    assert.notEqual(await db.storage.archive.get(host, "juliet", "a"), null);
+    assert.notEqual(await db.storage.archive.get(host, "juliet", idOf(host, "a")), null);
     await writer.close();
   });
 
@@ -134,7 +183,7 @@ forEachDatabase("GroupCommitWriter", (harness) => {
     const waiting = writer.write({ kind: "archive", entries: [archived(host, "juliet", "last")] });
     await writer.close();
     await waiting;
-    assert.notEqual(await db.storage.archive.get(host, "juliet", "last"), null);
+    assert.notEqual(await db.storage.archive.get(host, "juliet", idOf(host, "last")), null);
     await assert.rejects(writer.write({ kind: "archive", entries: [archived(host, "juliet", "late")] }), WriterClosedError);
     await writer.close();
   });
@@ -157,7 +206,7 @@ forEachDatabase("GroupCommitWriter", (harness) => {
     await storage.migrate();
     await storage.writer.write({ kind: "archive", entries: [archived("example.org", "juliet", "later")] });
     await storage.writer.write({ kind: "offline", entries: [offline("example.org", "juliet", 1)], limit: 5 });
-    assert.notEqual(await storage.archive.get("example.org", "juliet", "later"), null);
+    assert.notEqual(await storage.archive.get("example.org", "juliet", idOf("example.org", "later")), null);
     assert.equal(await storage.offline.count("example.org", "juliet"), 1);
     await storage.close();
   });
