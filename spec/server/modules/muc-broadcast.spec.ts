@@ -4,6 +4,7 @@
 // configuration changes, kicks and leaving.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { available, fromRoom, joinPresence as mucJoinPresence, joinRoom } from "./muc-helpers.ts";
 import { startTestServer, type TestServer } from "../../support/server.ts";
 import { assertError } from "../../support/stanzas.ts";
 import type { XmppClient } from "../../../conformance/client/client.ts";
@@ -29,26 +30,11 @@ after(async () => {
   await t.stop();
 });
 
-async function login(user: string): Promise<XmppClient> {
-  const c = await t.login(user, { resource: "r" });
-  c.send(xml("presence"));
-  return c;
-}
+const login = (user: string): Promise<XmppClient> => available(t, user);
 
-const fromRoom = (room: string) => (el: Element) => (el.attrs.from ?? "").split("/")[0] === room;
 const presenceFrom = (from: string) => (el: Element) => el.name === "presence" && el.attrs.from === from;
 
-async function join(c: XmppClient, room: string, nick: string): Promise<Element[]> {
-  c.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: NS.muc })));
-  const seen: Element[] = [];
-  for (let i = 0; i < 200; i++) {
-    const el = await c.next(fromRoom(room));
-    seen.push(el);
-    if (el.attrs.type === "error") throw new Error(`join failed: ${parseStanzaError(el)?.condition}`);
-    if (el.name === "message" && el.getChild("subject") && !el.getChild("body")) return seen;
-  }
-  throw new Error("no subject");
-}
+const join = (c: XmppClient, room: string, nick: string): Promise<Element[]> => joinRoom(c, room, nick);
 
 function configure(owner: XmppClient, room: string, broadcast: string[], extra: Record<string, string> = {}): Promise<Element> {
   const form = buildForm({

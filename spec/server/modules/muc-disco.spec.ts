@@ -3,6 +3,7 @@
 // server untouched (they are messages between users, nothing for the room to do).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { available, fromRoom, joinPresence as mucJoinPresence, joinRoom } from "./muc-helpers.ts";
 import { startTestServer, type TestServer } from "../../support/server.ts";
 import { assertError } from "../../support/stanzas.ts";
 import type { XmppClient } from "../../../conformance/client/client.ts";
@@ -29,25 +30,10 @@ after(async () => {
   await t.stop();
 });
 
-async function login(user: string, resource = "r"): Promise<XmppClient> {
-  const c = await t.login(user, { resource });
-  c.send(xml("presence"));
-  return c;
-}
+const login = (user: string, resource = "r"): Promise<XmppClient> => available(t, user, resource);
 
-const fromRoom = (room: string) => (el: Element) => (el.attrs.from ?? "").split("/")[0] === room;
 
-async function join(c: XmppClient, room: string, nick: string, password?: string): Promise<Element[]> {
-  c.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: NS.muc }, password !== undefined ? xml("password", {}, password) : null)));
-  const seen: Element[] = [];
-  for (let i = 0; i < 200; i++) {
-    const el = await c.next(fromRoom(room));
-    seen.push(el);
-    if (el.attrs.type === "error") throw new Error(`join failed: ${parseStanzaError(el)?.condition}`);
-    if (el.name === "message" && el.getChild("subject") && !el.getChild("body")) return seen;
-  }
-  throw new Error("no subject");
-}
+const join = (c: XmppClient, room: string, nick: string, password?: string): Promise<Element[]> => joinRoom(c, room, nick, { password });
 
 async function createRoom(owner: XmppClient, fields: Record<string, string> = {}, name = `disco${++counter}`): Promise<string> {
   const room = `${name}@${MUC}`;

@@ -4,6 +4,7 @@
 // the others, never a sender's forgery, and never in the discussion history sent on join.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { available, fromRoom, joinPresence as mucJoinPresence, joinRoom } from "./muc-helpers.ts";
 import { startTestServer, type TestServer } from "../../support/server.ts";
 import type { XmppClient } from "../../../conformance/client/client.ts";
 import { xml, type Element } from "../../../protocol/xml/element.ts";
@@ -31,25 +32,10 @@ after(async () => {
   await t.stop();
 });
 
-async function login(user: string, resource = "r"): Promise<XmppClient> {
-  const c = await t.login(user, { resource });
-  c.send(xml("presence"));
-  return c;
-}
+const login = (user: string, resource = "r"): Promise<XmppClient> => available(t, user, resource);
 
-const fromRoom = (room: string) => (el: Element) => (el.attrs.from ?? "").split("/")[0] === room;
 
-async function join(c: XmppClient, room: string, nick: string, history?: Record<string, string>): Promise<Element[]> {
-  c.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: NS.muc }, history ? xml("history", history) : null)));
-  const seen: Element[] = [];
-  for (let i = 0; i < 200; i++) {
-    const el = await c.next(fromRoom(room));
-    seen.push(el);
-    if (el.attrs.type === "error") throw new Error(`join failed: ${parseStanzaError(el)?.condition}`);
-    if (el.name === "message" && el.getChild("subject") && !el.getChild("body")) return seen;
-  }
-  throw new Error("no subject");
-}
+const join = (c: XmppClient, room: string, nick: string, history?: Record<string, string>): Promise<Element[]> => joinRoom(c, room, nick, { history });
 
 async function configure(owner: XmppClient, room: string, fields: Record<string, string>): Promise<void> {
   const form = buildForm({ type: "submit", fields: Object.entries(fields).map(([k, v]) => ({ var: `muc#roomconfig_${k}`, values: [v] })) });

@@ -4,6 +4,7 @@
 // error every role or affiliation gets for what it may not do (§7.2, §8, §9, §10).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { available, fromRoom, joinPresence as mucJoinPresence, joinRoom } from "./muc-helpers.ts";
 import { startTestServer, type TestServer } from "../../support/server.ts";
 import { assertError } from "../../support/stanzas.ts";
 import type { XmppClient } from "../../../conformance/client/client.ts";
@@ -30,30 +31,13 @@ after(async () => {
   await t.stop();
 });
 
-async function login(user: string, resource = "r"): Promise<XmppClient> {
-  const c = await t.login(user, { resource });
-  c.send(xml("presence"));
-  return c;
-}
+const login = (user: string, resource = "r"): Promise<XmppClient> => available(t, user, resource);
 
-const fromRoom = (room: string) => (el: Element) => (el.attrs.from ?? "").split("/")[0] === room;
 const presenceFrom = (from: string, type?: string) => (el: Element) => el.name === "presence" && el.attrs.from === from && el.attrs.type === type;
 
-function joinPresence(room: string, nick: string, password?: string): Element {
-  return xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: NS.muc }, password !== undefined ? xml("password", {}, password) : null));
-}
+const joinPresence = (room: string, nick: string, password?: string): Element => mucJoinPresence(room, nick, { password });
 
-async function join(c: XmppClient, room: string, nick: string, password?: string): Promise<Element[]> {
-  c.send(joinPresence(room, nick, password));
-  const seen: Element[] = [];
-  for (let i = 0; i < 200; i++) {
-    const el = await c.next(fromRoom(room));
-    seen.push(el);
-    if (el.attrs.type === "error") throw new Error(`join failed: ${parseStanzaError(el)?.condition}`);
-    if (el.name === "message" && el.getChild("subject") && !el.getChild("body")) return seen;
-  }
-  throw new Error("no subject");
-}
+const join = (c: XmppClient, room: string, nick: string, password?: string): Promise<Element[]> => joinRoom(c, room, nick, { password });
 
 async function joinError(c: XmppClient, room: string, nick: string, password?: string): Promise<Element> {
   c.send(joinPresence(room, nick, password));

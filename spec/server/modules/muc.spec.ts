@@ -3,6 +3,7 @@
 // XEP-0421 occupant ids and XEP-0410 self-pings, as real clients see them.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { available, fromRoom, joinPresence, joinRoom } from "./muc-helpers.ts";
 import { startTestServer, type TestServer } from "../../support/server.ts";
 import { assertError } from "../../support/stanzas.ts";
 import type { XmppClient } from "../../../conformance/client/client.ts";
@@ -36,35 +37,13 @@ function item(el: Element): Element | undefined {
   return el.getChild("x", NS.mucUser)?.getChild("item");
 }
 
-function isFromRoom(room: string) {
-  return (el: Element) => (el.attrs.from ?? "").split("/")[0] === room;
-}
+const isFromRoom = fromRoom;
 
-async function login(user: string, resource = "r"): Promise<XmppClient> {
-  const c = await t.login(user, { resource });
-  c.send(xml("presence"));
-  return c;
-}
+const login = (user: string, resource = "r"): Promise<XmppClient> => available(t, user, resource);
 
-function joinPresence(room: string, nick: string, opts: { password?: string; history?: Record<string, string>; id?: string } = {}): Element {
-  const x = xml("x", { xmlns: NS.muc });
-  if (opts.password !== undefined) x.append(xml("password", {}, opts.password));
-  if (opts.history) x.append(xml("history", opts.history));
-  return xml("presence", { to: `${room}/${nick}`, id: opts.id }, x);
-}
 
 /** Joins and returns every stanza from the room up to and including the subject, in order. */
-async function join(c: XmppClient, room: string, nick: string, opts: Parameters<typeof joinPresence>[2] = {}): Promise<Element[]> {
-  c.send(joinPresence(room, nick, opts));
-  const seen: Element[] = [];
-  for (let i = 0; i < 500; i++) {
-    const el = await c.next(isFromRoom(room));
-    seen.push(el);
-    if (el.attrs.type === "error") throw new Error(`join failed: ${parseStanzaError(el)?.condition}`);
-    if (el.name === "message" && el.getChild("subject") && !el.getChild("body")) return seen;
-  }
-  throw new Error("no subject");
-}
+const join = joinRoom;
 
 async function joinError(c: XmppClient, room: string, nick: string, opts: Parameters<typeof joinPresence>[2] = {}): Promise<Element> {
   c.send(joinPresence(room, nick, opts));

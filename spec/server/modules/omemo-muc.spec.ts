@@ -18,6 +18,7 @@ import {
   SignalProtocolAddress,
   type KeyPairType,
 } from "@privacyresearch/libsignal-protocol-typescript";
+import { available, fromRoom, joinPresence as mucJoinPresence, joinRoom } from "./muc-helpers.ts";
 import { startTestServer, type TestServer } from "../../support/server.ts";
 import { accountsOn } from "../../support/accounts.ts";
 import { AXOLOTL, BUNDLES, DEVICELIST, EME, FALLBACK, MemoryStore, OPEN, ab, b64 } from "../../support/omemo.ts";
@@ -179,20 +180,9 @@ class Device {
   }
 }
 
-const fromRoom = (room: string) => (el: Element) => (el.attrs.from ?? "").split("/")[0] === room;
 
 /** Enters the room; returns what the room sent up to the subject (presences, history). */
-async function enter(c: XmppClient, room: string, nick: string, history?: Record<string, string>): Promise<Element[]> {
-  c.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: NS.muc }, history ? xml("history", history) : null)));
-  const seen: Element[] = [];
-  for (let i = 0; i < 200; i++) {
-    const el = await c.next(fromRoom(room));
-    seen.push(el);
-    if (el.attrs.type === "error") throw new Error(`join failed: ${parseStanzaError(el)?.condition}`);
-    if (el.name === "message" && el.getChild("subject") && !el.getChild("body")) return seen;
-  }
-  throw new Error("no subject");
-}
+const enter = (c: XmppClient, room: string, nick: string, history?: Record<string, string>): Promise<Element[]> => joinRoom(c, room, nick, { history });
 
 /** The real JID (bare) an occupant's presence (among those seen on entering) shows in a non-anonymous room. */
 function realJidOf(seen: Element[], occupant: string): string | undefined {
