@@ -26,6 +26,7 @@ import push, { INCLUDE_SENDER_FIELD, RegistrationStore } from "../../../server/m
 import pushAppserver, { APPSERVER_NS, appServers } from "../../../server/modules/push-appserver/index.ts";
 import type { PushTables } from "../../../server/modules/push/tables.ts";
 import type { XmppClient } from "../../../conformance/client/client.ts";
+import { waitFor } from "../../support/wait.ts";
 
 const REDIS_URL = process.env.PARLEY_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 const APP = "push.localhost";
@@ -51,15 +52,6 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function waitFor<T>(get: () => T | undefined | Promise<T | undefined>, ms = 8000): Promise<T> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    const v = await get();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  assert.fail("nothing came in time");
-}
 
 const quiet = () => new Promise((r) => setTimeout(r, 800));
 const hexToken = () => randomBytes(32).toString("hex");

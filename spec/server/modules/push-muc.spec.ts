@@ -25,6 +25,7 @@ import disco from "../../../server/modules/disco/index.ts";
 import muc from "../../../server/modules/muc/index.ts";
 import push, { mentions } from "../../../server/modules/push/index.ts";
 import type { XmppClient } from "../../../conformance/client/client.ts";
+import { waitFor } from "../../support/wait.ts";
 
 const APPS = "apps.localhost";
 const MUC = "conference.localhost";
@@ -49,15 +50,6 @@ const serverFor = (mode?: string) =>
 
 const publishesFor = (node: string) => received.filter((r) => r.node === node);
 
-async function waitFor<T>(get: () => T | undefined, ms = 5000): Promise<T> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    const v = get();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  assert.fail("nothing came in time");
-}
 
 const nthPublish = (node: string, n: number) => waitFor(() => publishesFor(node)[n - 1]);
 /** Long enough for a coalescing window to close and a publish to be answered. */

@@ -21,6 +21,7 @@ import { APPSERVER_NS } from "../../../server/modules/push-appserver/index.ts";
 import { RegistrationStore } from "../../../server/modules/push/index.ts";
 import type { PushTables } from "../../../server/modules/push/tables.ts";
 import type { Kysely } from "kysely";
+import { waitFor } from "../../support/wait.ts";
 
 const A = "pa.localhost";
 const B = "pb.localhost";
@@ -48,15 +49,6 @@ after(async () => {
 });
 const onA = accountsOn(() => a);
 
-async function waitFor<T>(get: () => T | undefined | Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    const v = await get();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  assert.fail("nothing came in time");
-}
 
 /** Registers a phone of `user` (on A) with the app server on B, enables push, and leaves. */
 async function remoteDeviceThatLeft(user: string, token: string): Promise<string> {

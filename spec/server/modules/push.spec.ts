@@ -22,6 +22,7 @@ import sm from "../../../server/modules/sm/index.ts";
 import disco from "../../../server/modules/disco/index.ts";
 import push, { INCLUDE_SENDER_FIELD, RegistrationStore, messageTrigger } from "../../../server/modules/push/index.ts";
 import type { XmppClient } from "../../../conformance/client/client.ts";
+import { waitFor } from "../../support/wait.ts";
 
 const APPS = "apps.localhost";
 
@@ -64,15 +65,6 @@ function publishesFor(node: string): Received[] {
   return received.filter((r) => r.node === node);
 }
 
-async function waitFor<T>(get: () => T | undefined, ms = 5000): Promise<T> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    const v = get();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  assert.fail("nothing came in time");
-}
 
 /** Waits for the `n`th publish to `node` (1-based). */
 const nthPublish = (node: string, n: number) => waitFor(() => publishesFor(node)[n - 1]);

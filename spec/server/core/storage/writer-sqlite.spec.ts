@@ -13,20 +13,10 @@ import { after, before, describe, test } from "node:test";
 import { sql } from "kysely";
 import { openDatabase } from "../../../../server/core/storage/database.ts";
 import type { ArchiveEntry } from "../../../../server/core/storage/archive.ts";
-import { ArchiveIdGenerator } from "../../../../server/core/storage/archive-ids.ts";
+import { idOf } from "./archive-fixtures.ts";
 
 const DATABASE_MODULE = new URL("../../../../server/core/storage/database.ts", import.meta.url).href;
 
-const stamps = new ArchiveIdGenerator(() => 1);
-const archiveIds = new Map<string, string>();
-
-/** The archive id (made at millisecond 1) that stands for `name` on `host` in these specs. */
-function idOf(host: string, name: string): string {
-  const key = `${host}\u0000${name}`;
-  let id = archiveIds.get(key);
-  if (id === undefined) archiveIds.set(key, (id = stamps.next().id));
-  return id;
-}
 
 function archived(host: string, username: string, name: string): ArchiveEntry {
   const id = idOf(host, name);

@@ -13,17 +13,8 @@ import { OfflineQuotaError } from "../../../../server/core/storage/offline.ts";
 import { InvalidArchiveEntryError, type ArchiveEntry } from "../../../../server/core/storage/archive.ts";
 import { ArchiveIdGenerator } from "../../../../server/core/storage/archive-ids.ts";
 import { forEachDatabase, uniqueName, type TestLocation } from "./both.ts";
+import { idOf } from "./archive-fixtures.ts";
 
-const stamps = new ArchiveIdGenerator(() => 1);
-const archiveIds = new Map<string, string>();
-
-/** The archive id (made at millisecond 1) that stands for `name` on `host` in these specs. */
-function idOf(host: string, name: string): string {
-  const key = `${host}\u0000${name}`;
-  let id = archiveIds.get(key);
-  if (id === undefined) archiveIds.set(key, (id = stamps.next().id));
-  return id;
-}
 
 function archived(host: string, username: string, name: string): ArchiveEntry {
   const id = idOf(host, name);
