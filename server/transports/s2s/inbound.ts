@@ -219,7 +219,13 @@ export class InboundStream extends S2sStream {
         this.log.info({ peer: d.from, host: d.to }, "peer authenticated with dialback");
         return answer("valid");
       }
-      if (outcome === "invalid") return answer("invalid");
+      if (outcome === "invalid") {
+        // XEP-0220 §2.2.1: the peer tried to spoof d.from; answer, log, and close the stream
+        // (with whatever other domain pairs it carried).
+        this.log.warn({ peer: d.from, host: d.to, ip: this.remoteAddress }, "dialback key rejected by the authoritative server: closing the stream");
+        answer("invalid");
+        return this.close();
+      }
       answer("error", outcome);
     });
   }
