@@ -259,6 +259,8 @@ export default defineModule({
     const counts = new Map<string, { messages: number; subscriptions: number }>();
     const bursts = new Map<string, Burst>();
     const keyOf = (r: Registration) => `${r.account}\u0000${r.service}\u0000${r.node}`;
+    /** Accounts with a count in `counts`: a login of any other account reads no registrations. */
+    const countedAccounts = new Set<string>();
     /** MUC services of this server: their rooms' messages are judged by the MUC event, not the queue observer. */
     const localMucDomains = new Set<string>();
 
@@ -329,6 +331,7 @@ export default defineModule({
       if (t.kind === "message") count.messages++;
       else count.subscriptions++;
       counts.set(key, count);
+      countedAccounts.add(reg.account);
       let burst = bursts.get(key);
       if (!burst) {
         const fresh: Burst = { reg, lastEncrypted: false, messages: 0, timer: { cancel() {} } };
@@ -432,9 +435,10 @@ export default defineModule({
     // A device that connects again has seen everything: its counts start over.
     const reset = (session: ClientSession) => {
       const jid = session.jid;
-      if (!jid) return;
+      if (!jid || !countedAccounts.has(jid.bare.toString())) return;
       void store.list(jid.bare).then((regs) => {
         for (const reg of regs) if (reg.resource === jid.resource) counts.delete(keyOf(reg));
+        if (!regs.some((reg) => counts.has(keyOf(reg)))) countedAccounts.delete(jid.bare.toString());
       });
     };
     m.hook<SessionEvent>("c2s/bound", ({ session }) => {

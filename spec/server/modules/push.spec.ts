@@ -147,6 +147,15 @@ describe("what is published", () => {
     chat(juliet, accounts.bare(user), "four");
     const second = await nthPublish(node, 2);
     assert.equal(second.summary.messageCount, 4);
+    // The phone connects (it has seen everything) and leaves again: counting starts over.
+    const back = await t.login(user, { resource: "phone" });
+    const backJid = parseJid(back.jid!);
+    await back.close();
+    await waitFor(() => (t.server.sessions.get(backJid) ? undefined : true));
+    await quiet();
+    chat(juliet, accounts.bare(user), "five");
+    const third = await nthPublish(node, 3);
+    assert.equal(third.summary.messageCount, 1, "the count starts over after the device was back");
     await juliet.close();
   });
 
