@@ -115,18 +115,13 @@ export class TcpFraming implements StreamFraming {
     this.attach(this.socket);
   }
 
-  // The listeners stay on the clear socket after STARTTLS and ignore it from then on: removing
-  // them turned the socket's listener table into a dictionary (400 bytes per connection).
   private attach(socket: net.Socket): void {
     socket.on("data", (chunk: Buffer) => {
-      if (socket !== this.socket) return;
       this.events?.read(chunk.length);
       this.parser.write(chunk);
     });
     socket.on("error", () => {});
-    socket.on("close", () => {
-      if (socket === this.socket) this.events?.lost();
-    });
+    socket.on("close", () => this.events?.lost());
   }
 
   get gone(): boolean {
@@ -161,8 +156,10 @@ export class TcpFraming implements StreamFraming {
   startTls(): void {
     this.write(serialize(xml("proceed", { xmlns: NS.tls })));
     const raw = this.socket;
-    // Anything the client pipelined after <starttls/> on the clear channel is dropped (RFC 6120
-    // §5.4.3.3): the clear socket's listeners ignore it once this.socket is the TLS one.
+    raw.removeAllListeners("data");
+    raw.removeAllListeners("close");
+    raw.removeAllListeners("error");
+    // Anything the client pipelined after <starttls/> on the clear channel is dropped (RFC 6120 §5.4.3.3).
     this.parser.reset();
     const secure = new tls.TLSSocket(raw, { isServer: true, ...this.opts.tlsOptions });
     this.socket = secure;
