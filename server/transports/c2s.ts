@@ -563,6 +563,7 @@ export class C2sConnection implements ClientSession {
     if (step.authzid && step.authzid !== account.toString()) return this.authFailed("invalid-authzid", "you may only act as yourself");
     this.account = account;
     this.offeredMechanisms = []; // SASL is over on this connection (RFC 6120 §6.4.6)
+    this.framing.forgetChannelBindings?.();
     this.log.info({ account: account.toString() }, "authenticated");
     this.out(xml("success", { xmlns: NS.sasl }, step.data && step.data.length ? step.data.toString("base64") : undefined));
     // RFC 6120 §6.4.6: both sides start a new stream; nothing that was buffered survives.

@@ -52,6 +52,8 @@ export interface StreamFraming {
   readonly canStartTls: boolean;
   /** RFC 5929 / RFC 9266 channel-binding data of this transport's TLS, by type. */
   channelBindings(): Record<string, Buffer>;
+  /** Drops whatever channelBindings() kept, once SASL is over. */
+  forgetChannelBindings?(): void;
   start(events: FramingEvents): void;
   /** Writes the server's stream header. */
   openStream(attrs: StreamOpenAttrs): void;
@@ -126,6 +128,11 @@ export class TcpFraming implements StreamFraming {
 
   get gone(): boolean {
     return this.socket.destroyed;
+  }
+
+  /** SASL is over: the channel-binding data is not needed again (memory per idle connection). */
+  forgetChannelBindings(): void {
+    this.bindings = null;
   }
 
   /** Computed once per TLS socket: the features offer and the SASL exchange both ask. */
