@@ -65,19 +65,40 @@ export interface SessionRegistry {
   readonly size: number;
 }
 
-/** The single-node registry: a map from bare JID to its resources. */
+/** One session of an account, or several by resource (most accounts are online once). */
+type Entry = { resource: string; session: ClientSession } | Map<string, ClientSession>;
+
+/**
+ * The single-node registry: a map from bare JID to its resources. An account with one session
+ * holds it directly, not in a Map of its own (memory per online account).
+ */
 export class LocalSessionRegistry implements SessionRegistry {
-  private readonly byBare = new Map<string, Map<string, ClientSession>>();
+  private readonly byBare = new Map<string, Entry>();
   private count = 0;
 
   add(session: ClientSession): ClientSession | undefined {
     const jid = session.jid;
     if (!jid) throw new Error("only bound sessions are registered");
     const key = jid.bare.toString();
-    let resources = this.byBare.get(key);
-    if (!resources) this.byBare.set(key, (resources = new Map()));
-    const previous = resources.get(jid.resource);
-    resources.set(jid.resource, session);
+    const resource = jid.resource;
+    const entry = this.byBare.get(key);
+    if (entry === undefined) {
+      this.byBare.set(key, { resource, session });
+      this.count++;
+      return undefined;
+    }
+    if (!(entry instanceof Map)) {
+      if (entry.resource === resource) {
+        const previous = entry.session;
+        entry.session = session;
+        return previous;
+      }
+      this.byBare.set(key, new Map([[entry.resource, entry.session], [resource, session]]));
+      this.count++;
+      return undefined;
+    }
+    const previous = entry.get(resource);
+    entry.set(resource, session);
     if (!previous) this.count++;
     return previous;
   }
@@ -86,24 +107,41 @@ export class LocalSessionRegistry implements SessionRegistry {
     const jid = session.jid;
     if (!jid) return;
     const key = jid.bare.toString();
-    const resources = this.byBare.get(key);
-    if (!resources || resources.get(jid.resource) !== session) return;
-    resources.delete(jid.resource);
+    const entry = this.byBare.get(key);
+    if (entry === undefined) return;
+    if (!(entry instanceof Map)) {
+      if (entry.resource !== jid.resource || entry.session !== session) return;
+      this.byBare.delete(key);
+      this.count--;
+      return;
+    }
+    if (entry.get(jid.resource) !== session) return;
+    entry.delete(jid.resource);
     this.count--;
-    if (resources.size === 0) this.byBare.delete(key);
+    if (entry.size === 1) {
+      const [[resource, only]] = entry;
+      this.byBare.set(key, { resource, session: only });
+    } else if (entry.size === 0) this.byBare.delete(key);
   }
 
   get(full: Jid): ClientSession | undefined {
-    return this.byBare.get(full.bare.toString())?.get(full.resource);
+    const entry = this.byBare.get(full.bare.toString());
+    if (entry === undefined) return undefined;
+    if (entry instanceof Map) return entry.get(full.resource);
+    return entry.resource === full.resource ? entry.session : undefined;
   }
 
   resources(bare: Jid): ClientSession[] {
-    const resources = this.byBare.get(bare.bare.toString());
-    return resources ? [...resources.values()] : [];
+    const entry = this.byBare.get(bare.bare.toString());
+    if (entry === undefined) return [];
+    return entry instanceof Map ? [...entry.values()] : [entry.session];
   }
 
   *all(): IterableIterator<ClientSession> {
-    for (const resources of this.byBare.values()) yield* resources.values();
+    for (const entry of this.byBare.values()) {
+      if (entry instanceof Map) yield* entry.values();
+      else yield entry.session;
+    }
   }
 
   get size(): number {
