@@ -112,6 +112,24 @@ type State =
   | "failed";
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * Stream headers declare the same namespaces on almost every connection (jabber:client and the
+ * streams prefix): parsers share one read-only map per distinct set, not a Map each (memory per
+ * idle connection). Bounded: a peer cannot grow it past MAX_SHARED_DECLS sets.
+ */
+const sharedDeclSets = new Map<string, ReadonlyMap<string, string>>();
+const MAX_SHARED_DECLS = 64;
+const NO_DECLS: ReadonlyMap<string, string> = new Map();
+
+function sharedDecls(decls: Map<string, string> | null): ReadonlyMap<string, string> {
+  if (decls === null || decls.size === 0) return NO_DECLS;
+  const key = [...decls].map(([p, ns]) => `${p}\u0000${ns}`).join("\u0001");
+  const known = sharedDeclSets.get(key);
+  if (known) return known;
+  if (sharedDeclSets.size < MAX_SHARED_DECLS) sharedDeclSets.set(key, decls);
+  return decls;
+}
 /** The smallest buffer made for an incomplete token carried over to the next write. */
 const MIN_PENDING_BUFFER = 1024;
 
@@ -138,7 +156,7 @@ export class XmlStreamParser {
   private state: State = "prolog";
   private sawXmlDecl = false;
   private stack: OpenElement[] = [];
-  private headerDecls = new Map<string, string>();
+  private headerDecls: ReadonlyMap<string, string> = NO_DECLS;
   private stanzaStartAbs = -1; // absolute offset of the current stanza's '<'
   private usedHeaderPrefixes: Set<string> | null = null;
 
@@ -163,7 +181,7 @@ export class XmlStreamParser {
     this.state = "prolog";
     this.sawXmlDecl = false;
     this.stack = [];
-    this.headerDecls = new Map();
+    this.headerDecls = NO_DECLS;
     this.stanzaStartAbs = -1;
   }
 
@@ -614,7 +632,7 @@ export class XmlStreamParser {
       throw new Fail("invalid-namespace", `the stream element must be <stream> in ${STREAM_NS}`);
     }
     this.headerName = name;
-    this.headerDecls = decls ?? new Map();
+    this.headerDecls = sharedDecls(decls);
     this.state = "stream";
     this.ready = { kind: "header", header: { name, attrs, defaultNs: this.headerDecls.get("") } };
   }

@@ -66,13 +66,18 @@ export default defineModule({
   setup(m) {
     const store = m.store();
     const lock = new KeyedLock();
-    const cache = new Map<string, Promise<Set<string>>>();
+    const cache = new Map<string, Promise<ReadonlySet<string>>>();
+    /** Most accounts block nobody: they share one empty list (changes are made on copies). */
+    const NOBODY: ReadonlySet<string> = new Set();
 
-    const blocklistOf = (account: Jid): Promise<Set<string>> => {
+    const blocklistOf = (account: Jid): Promise<ReadonlySet<string>> => {
       const key = account.bare.toString();
       let list = cache.get(key);
       if (!list) {
-        list = store.get(account.bare, STORE_KEY).then((value) => new Set(Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : []));
+        list = store.get(account.bare, STORE_KEY).then((value) => {
+          const items = Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
+          return items.length === 0 ? NOBODY : new Set(items);
+        });
         cache.set(key, list);
         // A failed read must not be remembered as the answer.
         list.catch(() => cache.delete(key));
