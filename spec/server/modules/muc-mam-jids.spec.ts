@@ -4,7 +4,7 @@
 // the others, never a sender's forgery, and never in the discussion history sent on join.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { available, fromRoom, joinPresence as mucJoinPresence, joinRoom } from "./muc-helpers.ts";
+import { available, fromRoom, joinRoom } from "./muc-helpers.ts";
 import { startTestServer, type TestServer } from "../../support/server.ts";
 import type { XmppClient } from "../../../conformance/client/client.ts";
 import { xml, type Element } from "../../../protocol/xml/element.ts";

@@ -3,7 +3,7 @@
 // XEP-0045 §7.2.14 served from the same archive.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { available, fromRoom, joinPresence as mucJoinPresence, joinRoom } from "./muc-helpers.ts";
+import { available, fromRoom, joinRoom } from "./muc-helpers.ts";
 import { startTestServer, type TestServer } from "../../support/server.ts";
 import { assertError } from "../../support/stanzas.ts";
 import type { XmppClient } from "../../../conformance/client/client.ts";

@@ -18,10 +18,10 @@ import {
   SignalProtocolAddress,
   type KeyPairType,
 } from "@privacyresearch/libsignal-protocol-typescript";
-import { available, fromRoom, joinPresence as mucJoinPresence, joinRoom } from "./muc-helpers.ts";
+import { joinRoom } from "./muc-helpers.ts";
 import { startTestServer, type TestServer } from "../../support/server.ts";
 import { accountsOn } from "../../support/accounts.ts";
-import { AXOLOTL, BUNDLES, DEVICELIST, EME, FALLBACK, MemoryStore, OPEN, ab, b64 } from "../../support/omemo.ts";
+import { AXOLOTL, BUNDLES, DEVICELIST, EME, FALLBACK, MemoryStore, OPEN, ab, b64, deviceIdsIn, deviceList, newBundle } from "../../support/omemo.ts";
 import { assertError } from "../../support/stanzas.ts";
 import { xml, type Element } from "../../../protocol/xml/element.ts";
 import { NS } from "../../../protocol/ns.ts";
@@ -66,19 +66,7 @@ class Device {
   static async create(user: string, resource: string): Promise<Device> {
     const client = await onlineWithCaps(accounts, user, resource, [DEVICELIST]);
     const d = new Device(bare(user), randomInt(1, 2 ** 31 - 1), client, await KeyHelper.generateIdentityKeyPair());
-    const signed = await KeyHelper.generateSignedPreKey(d.store.identity, 1);
-    await d.store.storeSignedPreKey(1, signed.keyPair);
-    const prekeys = xml("prekeys");
-    for (let id = 1; id <= 5; id++) {
-      const pk = await KeyHelper.generatePreKey(id);
-      await d.store.storePreKey(id, pk.keyPair);
-      prekeys.append(xml("preKeyPublic", { preKeyId: String(id) }, b64(pk.keyPair.pubKey)));
-    }
-    d.bundle = xml("bundle", { xmlns: AXOLOTL },
-      xml("signedPreKeyPublic", { signedPreKeyId: "1" }, b64(signed.keyPair.pubKey)),
-      xml("signedPreKeySignature", {}, b64(signed.signature)),
-      xml("identityKey", {}, b64(d.store.identity.pubKey)),
-      prekeys);
+    d.bundle = await newBundle(d.store);
     return d;
   }
 
@@ -86,13 +74,11 @@ class Device {
   async announce(): Promise<void> {
     assert.equal((await publish(this.client, BUNDLES(this.id), this.bundle, { id: "current", options: OPEN })).attrs.type, "result");
     const current = await this.deviceIds(this.jid).catch(() => []);
-    const list = xml("list", { xmlns: AXOLOTL }, ...[...new Set([...current, this.id])].map((id) => xml("device", { id: String(id) })));
-    assert.equal((await publish(this.client, DEVICELIST, list, { id: "current", options: OPEN })).attrs.type, "result");
+    assert.equal((await publish(this.client, DEVICELIST, deviceList(current, this.id), { id: "current", options: OPEN })).attrs.type, "result");
   }
 
   async deviceIds(owner: string): Promise<number[]> {
-    const items = await fetchItems(this.client, owner === this.jid ? undefined : owner, DEVICELIST);
-    return items.at(-1)?.getChild("list", AXOLOTL)?.getChildren("device").map((d) => Number(d.attrs.id)) ?? [];
+    return deviceIdsIn(await fetchItems(this.client, owner === this.jid ? undefined : owner, DEVICELIST));
   }
 
   /**

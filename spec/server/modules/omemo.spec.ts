@@ -19,7 +19,7 @@ import {
 } from "@privacyresearch/libsignal-protocol-typescript";
 import { startTestServer, type TestServer } from "../../support/server.ts";
 import { accountsOn } from "../../support/accounts.ts";
-import { AXOLOTL, BUNDLES, DEVICELIST, EME, FALLBACK, MemoryStore, OPEN, ab, b64 } from "../../support/omemo.ts";
+import { AXOLOTL, BUNDLES, DEVICELIST, EME, FALLBACK, MemoryStore, OPEN, ab, b64, deviceIdsIn, deviceList, newBundle } from "../../support/omemo.ts";
 import { xml, type Element } from "../../../protocol/xml/element.ts";
 import { NS } from "../../../protocol/ns.ts";
 import type { XmppClient } from "../../../conformance/client/client.ts";
@@ -59,19 +59,7 @@ class Device {
     const carbonsOn = await client.iq(xml("iq", { type: "set" }, xml("enable", { xmlns: NS.carbons })));
     assert.equal(carbonsOn.attrs.type, "result");
     const d = new Device(bare(user), randomInt(1, 2 ** 31 - 1), client, await KeyHelper.generateIdentityKeyPair());
-    const signed = await KeyHelper.generateSignedPreKey(d.store.identity, 1);
-    await d.store.storeSignedPreKey(1, signed.keyPair);
-    const prekeys = xml("prekeys");
-    for (let id = 1; id <= 5; id++) {
-      const pk = await KeyHelper.generatePreKey(id);
-      await d.store.storePreKey(id, pk.keyPair);
-      prekeys.append(xml("preKeyPublic", { preKeyId: String(id) }, b64(pk.keyPair.pubKey)));
-    }
-    d.bundle = xml("bundle", { xmlns: AXOLOTL },
-      xml("signedPreKeyPublic", { signedPreKeyId: "1" }, b64(signed.keyPair.pubKey)),
-      xml("signedPreKeySignature", {}, b64(signed.signature)),
-      xml("identityKey", {}, b64(d.store.identity.pubKey)),
-      prekeys);
+    d.bundle = await newBundle(d.store);
     return d;
   }
 
@@ -79,13 +67,11 @@ class Device {
   async announce(): Promise<void> {
     assert.equal((await publish(this.client, BUNDLES(this.id), this.bundle, { id: "current", options: OPEN })).attrs.type, "result");
     const current = await this.deviceIds(this.jid).catch(() => []);
-    const list = xml("list", { xmlns: AXOLOTL }, ...[...new Set([...current, this.id])].map((id) => xml("device", { id: String(id) })));
-    assert.equal((await publish(this.client, DEVICELIST, list, { id: "current", options: OPEN })).attrs.type, "result");
+    assert.equal((await publish(this.client, DEVICELIST, deviceList(current, this.id), { id: "current", options: OPEN })).attrs.type, "result");
   }
 
   async deviceIds(owner: string): Promise<number[]> {
-    const items = await fetchItems(this.client, owner === this.jid ? undefined : owner, DEVICELIST);
-    return items.at(-1)?.getChild("list", AXOLOTL)?.getChildren("device").map((d) => Number(d.attrs.id)) ?? [];
+    return deviceIdsIn(await fetchItems(this.client, owner === this.jid ? undefined : owner, DEVICELIST));
   }
 
   /** Builds a session with every device of `owners` (but this one) that has none yet. */
