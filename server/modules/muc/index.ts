@@ -29,7 +29,7 @@ import { defineModule, type ModuleApi } from "../../core/module.ts";
 import type { IqEvent, StanzaEvent } from "../../core/router.ts";
 import { ITEMS_EVENT, type DiscoItemsEvent } from "../disco/index.ts";
 import { RoomArchive } from "./archive.ts";
-import { Room, type RoomHost } from "./room.ts";
+import { MUC_GROUPCHAT_EVENT, Room, type MucGroupchatEvent, type RoomHost } from "./room.ts";
 import { MucStore, readConfig, type StoredRoom } from "./store.ts";
 
 const SELF_PING_OPTIMIZATION = "http://jabber.org/protocol/muc#self-ping-optimization";
@@ -151,9 +151,13 @@ class MucService {
       return this.reply(ev, new StanzaError("item-not-found", { text: "no such room", by: ev.to.bare.toString() }));
     }
     const target = room;
-    // Other modules (push) see a groupchat message in the room's order, just before the room handles it.
-    if (ev.kind === "message" && ev.stanza.attrs.type === "groupchat") void target.run(async () => void (await this.m.fire("muc/groupchat", { ...ev, room: target }))).catch((err: unknown) => this.m.log.error({ err }, "muc/groupchat failed"));
-    await target.run(() => target.handle(ev));
+    const groupchat = ev.kind === "message" && ev.stanza.attrs.type === "groupchat";
+    await target.run(async () => {
+      // Other modules (push) see a groupchat message in the room's order, just before the room
+      // handles it; their failure is theirs, not the room's.
+      if (groupchat) await this.m.fire<MucGroupchatEvent>(MUC_GROUPCHAT_EVENT, { ...ev, room: target }).catch((err: unknown) => this.m.log.error({ err }, "muc/groupchat failed"));
+      await target.handle(ev);
+    });
   }
 
   private reply(ev: StanzaEvent, err: StanzaError): Promise<void> {

@@ -131,6 +131,15 @@ function yieldToLoop(): Promise<void> {
 /** A room as it was stored (store.ts), without its name. */
 export type RoomData = Omit<StoredRoom, "room">;
 
+/**
+ * Fired by the MUC service with each groupchat message sent to a room, in the room's order, just
+ * before the room handles it (push uses it to wake members away from the room).
+ */
+export const MUC_GROUPCHAT_EVENT = "muc/groupchat";
+export interface MucGroupchatEvent extends StanzaEvent {
+  room: Room;
+}
+
 export class Room {
   config: RoomConfig;
   subject = "";

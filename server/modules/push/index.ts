@@ -48,7 +48,7 @@ import type { ClientSession } from "../../core/sessions.ts";
 import type { ResumeEvent, SessionEvent } from "../../transports/c2s.ts";
 import { DELIVERED_EVENT, type DeliveredMessageEvent } from "../message/index.ts";
 import { isInactive } from "../csi/index.ts";
-import type { Room } from "../muc/room.ts";
+import { MUC_GROUPCHAT_EVENT, type MucGroupchatEvent, type Room } from "../muc/room.ts";
 import { RegistrationStore, type Registration } from "./registrations.ts";
 
 export { RegistrationStore, type Registration } from "./registrations.ts";
@@ -60,11 +60,6 @@ export { RegistrationStore, type Registration } from "./registrations.ts";
  */
 export const INCLUDE_SENDER_FIELD = "urn:xmpp:parley:push:include-sender";
 
-/** Fired by the MUC service (server/modules/muc/index.ts) before a room handles a groupchat message. */
-export const MUC_GROUPCHAT_EVENT = "muc/groupchat";
-export interface MucGroupchatEvent extends StanzaEvent {
-  room: Room;
-}
 
 export type MucPushMode = "none" | "mentions" | "members-only" | "all";
 const MUC_MODES: readonly MucPushMode[] = ["none", "mentions", "members-only", "all"];
@@ -255,12 +250,21 @@ export default defineModule({
     settings.finish();
 
     const store = new RegistrationStore(m.storage, maxRegistrations);
-    /** Per registration: messages and subscription requests since its device was last connected. */
-    const counts = new Map<string, { messages: number; subscriptions: number }>();
+    /**
+     * Per account, then per registration: messages and subscription requests since its device was
+     * last connected. By account first, so that a login of an account with nothing counted reads
+     * no registrations.
+     */
+    const counts = new Map<string, Map<string, { messages: number; subscriptions: number }>>();
     const bursts = new Map<string, Burst>();
     const keyOf = (r: Registration) => `${r.account}\u0000${r.service}\u0000${r.node}`;
-    /** Accounts with a count in `counts`: a login of any other account reads no registrations. */
-    const countedAccounts = new Set<string>();
+    const regKey = (r: Registration) => `${r.service}\u0000${r.node}`;
+    const forget = (r: Registration) => {
+      const mine = counts.get(r.account);
+      if (!mine) return;
+      mine.delete(regKey(r));
+      if (mine.size === 0) counts.delete(r.account);
+    };
     /** MUC services of this server: their rooms' messages are judged by the MUC event, not the queue observer. */
     const localMucDomains = new Set<string>();
 
@@ -291,8 +295,7 @@ export default defineModule({
 
     async function publish(burst: Burst): Promise<void> {
       const { reg } = burst;
-      const key = keyOf(reg);
-      const count = counts.get(key) ?? { messages: 0, subscriptions: 0 };
+      const count = counts.get(reg.account)?.get(regKey(reg)) ?? { messages: 0, subscriptions: 0 };
       const options = optionValues(reg.publishOptions);
       const summary: PushSummary = { messageCount: count.messages, priority: burst.messages > 0 ? "high" : "low" };
       if (count.subscriptions > 0) summary.pendingSubscriptionCount = count.subscriptions;
@@ -319,7 +322,7 @@ export default defineModule({
         const account = reg.account;
         m.log.info({ account, service: reg.service, condition: error.condition }, "app server refused the push: registration removed");
         await store.remove(parseJid(account), reg.service, reg.node);
-        counts.delete(key);
+        forget(reg);
       } else {
         m.log.warn({ service: reg.service, condition: error.condition }, "push publish failed");
       }
@@ -327,11 +330,12 @@ export default defineModule({
 
     function trigger(reg: Registration, t: Trigger): void {
       const key = keyOf(reg);
-      const count = counts.get(key) ?? { messages: 0, subscriptions: 0 };
+      let mine = counts.get(reg.account);
+      if (!mine) counts.set(reg.account, (mine = new Map()));
+      let count = mine.get(regKey(reg));
+      if (!count) mine.set(regKey(reg), (count = { messages: 0, subscriptions: 0 }));
       if (t.kind === "message") count.messages++;
       else count.subscriptions++;
-      counts.set(key, count);
-      countedAccounts.add(reg.account);
       let burst = bursts.get(key);
       if (!burst) {
         const fresh: Burst = { reg, lastEncrypted: false, messages: 0, timer: { cancel() {} } };
@@ -435,10 +439,9 @@ export default defineModule({
     // A device that connects again has seen everything: its counts start over.
     const reset = (session: ClientSession) => {
       const jid = session.jid;
-      if (!jid || !countedAccounts.has(jid.bare.toString())) return;
+      if (!jid || !counts.has(jid.bare.toString())) return;
       void store.list(jid.bare).then((regs) => {
-        for (const reg of regs) if (reg.resource === jid.resource) counts.delete(keyOf(reg));
-        if (!regs.some((reg) => counts.has(keyOf(reg)))) countedAccounts.delete(jid.bare.toString());
+        for (const reg of regs) if (reg.resource === jid.resource) forget(reg);
       });
     };
     m.hook<SessionEvent>("c2s/bound", ({ session }) => {
