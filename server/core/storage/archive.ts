@@ -10,7 +10,7 @@
 // first, so a 50-message page costs the same at the start, middle or end of a million messages.
 // No index on ts is kept: it was a third b-tree to update for every archived row.
 import type { ExpressionBuilder, Kysely } from "kysely";
-import { ARCHIVE_ID_PATTERN, firstArchiveIdOf, lastArchiveIdOf, MAX_ARCHIVE_ID_TIME, timeOfArchiveId } from "./archive-ids.ts";
+import { ARCHIVE_ID_PATTERN, firstArchiveIdOf, isArchiveStamp, lastArchiveIdOf, MAX_ARCHIVE_ID_TIME, timeOfArchiveId } from "./archive-ids.ts";
 import type { ArchiveTable, Schema } from "./schema.ts";
 
 export interface ArchiveEntry {
@@ -101,8 +101,7 @@ export function checkArchiveStamp(id: unknown, ts: unknown): void {
   if (typeof id !== "string" || !ARCHIVE_ID_PATTERN.test(id)) {
     throw new InvalidArchiveEntryError(`archive id ${JSON.stringify(id)} was not made by ArchiveIdGenerator`);
   }
-  const time = timeOfArchiveId(id);
-  if (ts !== time) throw new InvalidArchiveEntryError(`archive entry ${id} has ts ${String(ts)}, but its id says ${time}`);
+  if (typeof ts !== "number" || !isArchiveStamp(id, ts)) throw new InvalidArchiveEntryError(`archive entry ${id} has ts ${String(ts)}, but its id says ${timeOfArchiveId(id)}`);
 }
 
 /** checkArchiveStamp for each entry. */

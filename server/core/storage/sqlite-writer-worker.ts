@@ -17,7 +17,7 @@
 // Started by sqlite-writer-boot.mjs, which makes tsx load this file.
 import { parentPort, workerData } from "node:worker_threads";
 import SqliteDatabase from "better-sqlite3";
-import { timeOfArchiveId } from "./archive-ids.ts";
+import { isArchiveStamp } from "./archive-ids.ts";
 import { ARCHIVE_ROW, OFFLINE_ROW, type BatchRequest, type ErrorData, type WorkerReply, type WorkerRequest } from "./sqlite-writer-protocol.ts";
 
 interface Statements {
@@ -119,7 +119,7 @@ function prepare(db: SqliteDatabase.Database): Statements {
       // The archive's contract (archive.ts): writer.ts refuses a breaking entry before it gets
       // here, so this only guards against a caller that bypassed it; it fails the batch.
       const id = archive[i + 2];
-      if (typeof id !== "string" || timeOfArchiveId(id) !== archive[i + 7]) {
+      if (typeof id !== "string" || !isArchiveStamp(id, archive[i + 7] as number)) {
         throw new TypeError(`archive entry ${JSON.stringify(id)} has ts ${String(archive[i + 7])}: not an ArchiveIdGenerator id of that millisecond`);
       }
       insertArchive.run(
