@@ -179,9 +179,9 @@ export const routingDuration = metrics.histogram(
 /** Top-level stanzas read from clients and written to them, by transport. */
 export const stanzasIn = metrics.counter("parley_stanzas_in_total", "Stanzas received from clients, by transport.");
 export const stanzasOut = metrics.counter("parley_stanzas_out_total", "Stanzas sent to clients, by transport.");
-/** Stream errors Parley sent, by condition; stanza errors it generated, by condition. */
+/** Stream errors Parley sent to clients, by condition; stanza errors the router bounced, by condition. */
 export const streamErrors = metrics.counter("parley_stream_errors_total", "Stream errors sent to clients, by condition.");
-export const stanzaErrors = metrics.counter("parley_stanza_errors_total", "Stanza errors the server generated, by condition.");
+export const stanzaErrors = metrics.counter("parley_stanza_errors_total", "Stanzas the router bounced with an error (unroutable, unanswered), by condition.");
 /** Group-commit batches (storage/writer.ts): their size, and those that failed. */
 export const storageBatchOperations = metrics.histogram(
   "parley_storage_batch_operations",

@@ -75,7 +75,7 @@ describe("TcpFraming writes", () => {
     client.destroy();
   });
 
-  test("small writes of one turn are still sent together, and the next turn's too", async () => {
+  test("writes made over several turns all arrive, in order", async () => {
     const { framing, client, received } = await pair();
     framing.writeElement(xml("presence", { id: "p1" }));
     framing.writeElement(xml("presence", { id: "p2" }));
