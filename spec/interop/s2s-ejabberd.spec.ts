@@ -6,45 +6,23 @@
 // from any other ejabberd on the machine.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { xml } from "../../protocol/xml/element.ts";
 import { XmppClient } from "../../conformance/client/client.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
+import { ensureDebianServer } from "./support/debian.ts";
+import { waitForPort } from "../../bench/reference/servers.ts";
 
 const EJABBERD = "127.0.0.43";
 const PARLEY = "127.0.0.44";
 const HOSTS_LINES = [`${EJABBERD} ej.test`, `${PARLEY} par-e.test`];
 
-function ensureEjabberd(): string | null {
-  if (process.getuid?.() !== 0) return "needs root (ejabberd runs as its own user, /etc/hosts is edited)";
-  if (!existsSync("/usr/sbin/ejabberdctl")) {
-    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-    spawnSync("apt-get", ["install", "-y", "-qq", "-o", "DPkg::Lock::Timeout=600", "ejabberd"], { env, stdio: "ignore" });
-    if (!existsSync("/usr/sbin/ejabberdctl")) return "ejabberd could not be installed";
-  }
-  return null;
-}
 
-async function waitPort(host: string, port: number): Promise<void> {
-  for (let i = 0; i < 240; i++) {
-    const open = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host, port }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on("error", () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`nothing listens on ${host}:${port}`);
-}
 
-const skip = ensureEjabberd();
+const skip = ensureDebianServer("/usr/sbin/ejabberdctl", "ejabberd", "ejabberd");
 
 describe("Parley and ejabberd federate with dialback", { skip: skip ?? false }, () => {
   const dir = mkdtempSync(join(tmpdir(), "parley-interop-ejabberd-"));
@@ -103,7 +81,7 @@ modules:
     chmodSync(dir, 0o755);
     ctl("start");
     ctl("started");
-    await waitPort(EJABBERD, 5222);
+    await waitForPort(EJABBERD, 5222, 60_000);
     ctl("register", "erin", "ej.test", "pass-erin");
     parley = await startTestServer({
       domain: "par-e.test",

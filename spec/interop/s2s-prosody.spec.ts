@@ -7,40 +7,18 @@
 // refuses /etc/hosts entries under it.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { xml } from "../../protocol/xml/element.ts";
 import { XmppClient } from "../../conformance/client/client.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
+import { ensureDebianServer } from "./support/debian.ts";
+import { waitForPort } from "../../bench/reference/servers.ts";
 import { inboundMethods, makeTestCa, outboundMethod } from "../server/transports/s2s-support.ts";
 
-function ensureProsody(): string | null {
-  if (process.getuid?.() !== 0) return "needs root (Prosody runs as its own user, /etc/hosts is edited)";
-  if (!existsSync("/usr/bin/prosody")) {
-    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-    spawnSync("apt-get", ["install", "-y", "-qq", "-o", "DPkg::Lock::Timeout=600", "prosody"], { env, stdio: "ignore" });
-    if (!existsSync("/usr/bin/prosody")) return "prosody could not be installed";
-  }
-  return null;
-}
 
-async function waitPort(host: string, port: number): Promise<void> {
-  for (let i = 0; i < 120; i++) {
-    const open = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host, port }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on("error", () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`nothing listens on ${host}:${port}`);
-}
 
 interface Pair {
   parley: TestServer;
@@ -122,7 +100,7 @@ VirtualHost "${o.prosodyDomain}"
   };
   try {
     asProsody("prosody", "--config", config, "-D");
-    await waitPort(o.prosodyIp, 5222);
+    await waitForPort(o.prosodyIp, 5222, 30_000);
     asProsody("prosodyctl", "--config", config, "register", "paula", o.prosodyDomain, "pass-paula");
     const parley = await startTestServer({
       domain: o.parleyDomain,
@@ -149,7 +127,7 @@ VirtualHost "${o.prosodyDomain}"
   }
 }
 
-const skip = ensureProsody();
+const skip = ensureDebianServer("/usr/bin/prosody", "prosody", "Prosody");
 
 describe("Parley and Prosody federate with dialback (self-signed certificates)", { skip: skip ?? false }, () => {
   let pair: Pair;
