@@ -21,6 +21,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import forge from "node-forge";
+import { Redis } from "ioredis";
 import { verifyJwt } from "../../server/modules/push-appserver/jwt.ts";
 
 /** A self-signed RSA certificate for 127.0.0.1 (an IP SAN, so no name needs resolving). */
@@ -461,4 +462,20 @@ function decryptAes128gcm(body: Buffer, ua: ReturnType<typeof createECDH>, authS
   while (end >= 0 && padded[end] === 0) end--;
   if (padded[end] !== 2) throw new Error("no last-record delimiter");
   return padded.subarray(0, end);
+}
+
+/** Deletes every Redis key under `prefix` (a spec's own job queues), bounded to 1,000 SCAN rounds. */
+export async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url);
+  try {
+    let cursor = "0";
+    for (let i = 0; i < 1000; i++) {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 200);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+      if (cursor === "0") break;
+    }
+  } finally {
+    redis.disconnect();
+  }
 }

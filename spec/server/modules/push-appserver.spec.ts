@@ -17,7 +17,7 @@ import { INCLUDE_BODY_FIELD, buildEnable, buildPublish, publishOptionsForm } fro
 import { parseStanzaError } from "../../../protocol/errors.ts";
 import { startTestServer, type TestServer } from "../../support/server.ts";
 import { accountsOn } from "../../support/accounts.ts";
-import { FakeApns, FakeFcm, FakeWebPush, appServerToml as sharedAppServerToml } from "../../support/fake-push.ts";
+import { FakeApns, FakeFcm, FakeWebPush, appServerToml as sharedAppServerToml, deleteRedisKeys } from "../../support/fake-push.ts";
 import roster from "../../../server/modules/roster/index.ts";
 import presence from "../../../server/modules/presence/index.ts";
 import message from "../../../server/modules/message/index.ts";
@@ -327,15 +327,7 @@ describe("with BullMQ on Redis ([redis] url)", () => {
   });
   after(async () => {
     await t.stop();
-    const redis = new Redis(REDIS_URL);
-    let cursor = "0";
-    for (let i = 0; i < 1000; i++) {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 200);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-      if (cursor === "0") break;
-    }
-    redis.disconnect();
+    await deleteRedisKeys(REDIS_URL, prefix);
   });
 
   test("deliveries go through the Redis queue to APNs", async () => {

@@ -12,6 +12,7 @@ import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { forEachDatabase, uniqueName, type TestDatabase } from "../core/storage/both.ts";
 import { BullQueue, PermanentJobError, SqlOutbox, backoffDelay, type JobQueue, type RetryPolicy } from "../../../server/modules/push-appserver/jobs.ts";
+import { deleteRedisKeys } from "../../support/fake-push.ts";
 
 const REDIS_URL = process.env.PARLEY_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 const policy: RetryPolicy = { maxAttempts: 3, backoffMs: 20 };
@@ -122,18 +123,7 @@ describe("BullMQ on Redis", () => {
   const queue = "push-deliveries";
   jobQueueContract(
     () => new BullQueue<Payload>({ url: REDIS_URL, prefix, queue, policy }),
-    async () => {
-      // Remove every key of this run's prefix.
-      const redis = new Redis(REDIS_URL);
-      let cursor = "0";
-      for (let i = 0; i < 1000; i++) {
-        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 200);
-        if (keys.length > 0) await redis.del(...keys);
-        cursor = next;
-        if (cursor === "0") break;
-      }
-      redis.disconnect();
-    },
+    () => deleteRedisKeys(REDIS_URL, prefix),
   );
 
   test("a worker whose Redis connection is cut reconnects and finishes the job", async () => {
