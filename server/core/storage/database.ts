@@ -132,7 +132,7 @@ function makeStorage(
     users: new UserStore(db, now),
     roster: new RosterStore(db, now),
     vcards: new VCardStore(db, now),
-    lastActivity: new LastActivityStore(db),
+    lastActivity: new LastActivityStore(db, writer),
     kv: new KeyValueStore(db, now),
     archive: new ArchiveStore(db),
     offline: new OfflineStore(db),

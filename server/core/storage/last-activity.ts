@@ -1,7 +1,11 @@
 // Last logout time and status for XEP-0012 v2.0 (Last Activity): a query to an offline
 // account's bare JID answers with the seconds since this logout and the status it left with.
+//
+// A logout is written through the group-commit writer (writer.ts), like archive rows: on SQLite
+// a synchronous upsert on the event loop would wait for its own fsync, at every logout.
 import type { Kysely } from "kysely";
 import type { Schema } from "./schema.ts";
+import type { GroupCommitWriter } from "./writer.ts";
 
 export interface LastActivity {
   /** When the last resource logged out, in whole seconds since the epoch (XEP-0012 counts seconds). */
@@ -12,9 +16,11 @@ export interface LastActivity {
 
 export class LastActivityStore {
   readonly #db: Kysely<Schema>;
+  readonly #writer: GroupCommitWriter;
 
-  constructor(db: Kysely<Schema>) {
+  constructor(db: Kysely<Schema>, writer: GroupCommitWriter) {
     this.#db = db;
+    this.#writer = writer;
   }
 
   async get(host: string, username: string): Promise<LastActivity | null> {
@@ -27,13 +33,19 @@ export class LastActivityStore {
     return row ? { logoutSeconds: row.logout_seconds, status: row.status } : null;
   }
 
+  /** Resolves once the logout is committed (with whatever else the writer's batch holds). */
   async set(host: string, username: string, activity: LastActivity): Promise<void> {
     if (!Number.isSafeInteger(activity.logoutSeconds)) throw new RangeError("logoutSeconds must be an integer");
-    const fields = { logout_seconds: activity.logoutSeconds, status: activity.status };
-    await this.#db
-      .insertInto("last_activity")
-      .values({ host, username, ...fields })
-      .onConflict((oc) => oc.columns(["host", "username"]).doUpdateSet(fields))
-      .execute();
+    await this.#writer.write({ kind: "last-activity", host, username, activity: { logoutSeconds: activity.logoutSeconds, status: activity.status } });
   }
+}
+
+/** The upsert a batch runs for one logout (writer.ts; the SQLite worker has its own statement). */
+export async function upsertLastActivity(db: Kysely<Schema>, host: string, username: string, activity: LastActivity): Promise<void> {
+  const fields = { logout_seconds: activity.logoutSeconds, status: activity.status };
+  await db
+    .insertInto("last_activity")
+    .values({ host, username, ...fields })
+    .onConflict((oc) => oc.columns(["host", "username"]).doUpdateSet(fields))
+    .execute();
 }

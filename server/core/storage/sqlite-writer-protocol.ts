@@ -7,6 +7,8 @@
 export const ARCHIVE_ROW = 8;
 /** Columns of one offline row, in this order: host, username, xml, stored_at. */
 export const OFFLINE_ROW = 4;
+/** Columns of one last-activity row, in this order: host, username, logout_seconds, status. */
+export const LAST_ACTIVITY_ROW = 4;
 
 export interface BatchRequest {
   type: "batch";
@@ -17,6 +19,8 @@ export interface BatchRequest {
   offline: Array<{ limit: number | null; rows: unknown[] }>;
   /** Every archive row of the batch, in the order written, ARCHIVE_ROW values each. */
   archive: unknown[];
+  /** Every logout of the batch, in the order written, LAST_ACTIVITY_ROW values each. */
+  lastActivity: unknown[];
 }
 
 export interface CloseRequest {

@@ -6,7 +6,7 @@
 //
 // One batch is one BEGIN IMMEDIATE … COMMIT, applied in the order writer.ts promises: offline
 // deletions, then offline insertions (each checked against its quota), then archive insertions,
-// each kind in the order written. Statements are prepared once and reused for every batch.
+// then last-activity upserts, each kind in the order written. Statements are prepared once and reused for every batch.
 //
 // Checkpoints (copying the WAL back into the database file, with its own fsyncs) are this
 // thread's job too, and come after a batch's answer has been sent rather than inside its COMMIT
@@ -18,13 +18,14 @@
 import { parentPort, workerData } from "node:worker_threads";
 import SqliteDatabase from "better-sqlite3";
 import { isArchiveStamp } from "./archive-ids.ts";
-import { ARCHIVE_ROW, OFFLINE_ROW, type BatchRequest, type ErrorData, type WorkerReply, type WorkerRequest } from "./sqlite-writer-protocol.ts";
+import { ARCHIVE_ROW, LAST_ACTIVITY_ROW, OFFLINE_ROW, type BatchRequest, type ErrorData, type WorkerReply, type WorkerRequest } from "./sqlite-writer-protocol.ts";
 
 interface Statements {
   insertArchive: SqliteDatabase.Statement;
   insertOffline: SqliteDatabase.Statement;
   countOffline: SqliteDatabase.Statement;
   deleteOffline: SqliteDatabase.Statement;
+  upsertLastActivity: SqliteDatabase.Statement;
   apply: (batch: BatchRequest) => WorkerReply & { type: "done" };
 }
 
@@ -83,6 +84,10 @@ function prepare(db: SqliteDatabase.Database): Statements {
   const insertOffline = db.prepare("insert into offline (host, username, xml, stored_at) values (?, ?, ?, ?)");
   const countOffline = db.prepare("select count(*) from offline where host = ? and username = ?").pluck();
   const deleteOffline = db.prepare("delete from offline where host = ? and username = ? and seq = ?");
+  const upsertLastActivity = db.prepare(
+    "insert into last_activity (host, username, logout_seconds, status) values (?, ?, ?, ?) " +
+      "on conflict (host, username) do update set logout_seconds = excluded.logout_seconds, status = excluded.status",
+  );
 
   const run = (batch: BatchRequest): WorkerReply & { type: "done" } => {
     for (const [host, username, seqs] of batch.deletes) for (const seq of seqs) deleteOffline.run(host, username, seq);
@@ -127,12 +132,14 @@ function prepare(db: SqliteDatabase.Database): Statements {
         archive[i + 4], archive[i + 5], archive[i + 6], archive[i + 7],
       );
     }
+    const logouts = batch.lastActivity;
+    for (let i = 0; i < logouts.length; i += LAST_ACTIVITY_ROW) upsertLastActivity.run(logouts[i], logouts[i + 1], logouts[i + 2], logouts[i + 3]);
     return { type: "done", id: batch.id, refused };
   };
   // IMMEDIATE: take the write lock before the first read (the quota count), so the transaction
   // never has to upgrade from a read snapshot the main connection may have moved past.
   const apply = db.transaction(run).immediate as (batch: BatchRequest) => WorkerReply & { type: "done" };
-  return { insertArchive, insertOffline, countOffline, deleteOffline, apply };
+  return { insertArchive, insertOffline, countOffline, deleteOffline, upsertLastActivity, apply };
 }
 
 function errorData(error: unknown): ErrorData {

@@ -46,7 +46,7 @@ export class SqliteWorkerCommitter implements BatchCommitter {
   commit(ops: readonly WriteOp[]): Promise<Map<number, unknown>> {
     if (this.#closed) return Promise.reject(new Error("the SQLite writer thread is closed"));
     const id = this.#nextId++;
-    const request: BatchRequest = { type: "batch", id, deletes: [], offline: [], archive: [] };
+    const request: BatchRequest = { type: "batch", id, deletes: [], offline: [], archive: [], lastActivity: [] };
     const offlineOps: number[] = [];
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i];
@@ -64,6 +64,8 @@ export class SqliteWorkerCommitter implements BatchCommitter {
         }
         offlineOps.push(i);
         request.offline.push({ limit: op.limit ?? null, rows });
+      } else if (op.kind === "last-activity") {
+        request.lastActivity.push(op.host, op.username, op.activity.logoutSeconds, op.activity.status);
       } else {
         const archive = request.archive;
         for (const e of op.entries) {

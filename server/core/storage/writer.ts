@@ -10,9 +10,10 @@
 // - An offline write with a quota that would overflow is refused on its own (OfflineQuotaError);
 //   the rest of its batch commits.
 // - Batches commit one after another, in the order their operations were written; inside a
-//   batch, offline deletions run first, then offline insertions, then archive insertions, each
-//   kind in the order written. So one account's offline messages keep their order, and a
-//   deletion never meets a row inserted in the same batch (its sequence number was unknown).
+//   batch, offline deletions run first, then offline insertions, then archive insertions, then
+//   last-activity upserts, each kind in the order written. So one account's offline messages
+//   keep their order, a deletion never meets a row inserted in the same batch (its sequence
+//   number was unknown), and an account's latest logout is the one kept.
 // - An archive write whose entries break the archive's contract (archive.ts: an id not made by
 //   ArchiveIdGenerator, or a ts other than its id's time) is rejected at once with
 //   InvalidArchiveEntryError and never joins a batch, so it cannot fail anyone else's writes.
@@ -27,12 +28,15 @@ import { Kysely } from "kysely";
 import type { Schema } from "./schema.ts";
 import { checkArchiveEntries, insertArchiveEntries, type ArchiveEntry } from "./archive.ts";
 import { countOffline, deleteOfflineEntries, insertOfflineEntries, OfflineQuotaError, type OfflineEntry } from "./offline.ts";
+import { upsertLastActivity, type LastActivity } from "./last-activity.ts";
 
 export type WriteOp =
   | { kind: "archive"; entries: readonly ArchiveEntry[] }
   /** With `limit`: refused as a whole if the account would then hold more than `limit` messages. */
   | { kind: "offline"; entries: readonly OfflineEntry[]; limit?: number }
-  | { kind: "offline-delete"; host: string; username: string; seqs: readonly number[] };
+  | { kind: "offline-delete"; host: string; username: string; seqs: readonly number[] }
+  /** XEP-0012: an account's last logout (last-activity.ts); a later one in the same batch wins. */
+  | { kind: "last-activity"; host: string; username: string; activity: LastActivity };
 
 /** Commits one batch in one transaction, applying its operations in the order writer.ts promises. */
 export interface BatchCommitter {
@@ -252,5 +256,7 @@ async function apply(trx: Kysely<Schema>, ops: readonly WriteOp[]): Promise<Map<
   const archive: ArchiveEntry[] = [];
   for (const op of ops) if (op.kind === "archive") archive.push(...op.entries);
   if (archive.length > 0) await insertArchiveEntries(trx, archive);
+
+  for (const op of ops) if (op.kind === "last-activity") await upsertLastActivity(trx, op.host, op.username, op.activity);
   return refused;
 }

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { startTestServer, type TestServer } from "../../support/server.ts";
 import { accountsOn } from "../../support/accounts.ts";
 import { isPresence } from "../../support/stanzas.ts";
+import { waitFor } from "../../support/wait.ts";
 import { xml, type Element } from "../../../protocol/xml/element.ts";
 import { parseJid } from "../../../protocol/jid.ts";
 import { parseDelay } from "../../../protocol/delay.ts";
@@ -72,15 +73,15 @@ describe("initial presence (RFC 6121 §4.2, §4.3)", () => {
     j.send(xml("presence", { type: "unavailable" }, status("to the nunnery")));
     await settle(j);
     await j.close();
-    const last = await t.server.storage.lastActivity.get(t.domain, juliet);
-    assert.equal(last?.status, "to the nunnery", "the unavailable status is kept as last activity");
+    const last = await waitFor(async () => (await t.server.storage.lastActivity.get(t.domain, juliet)) ?? undefined, 5_000);
+    assert.equal(last.status, "to the nunnery", "the unavailable status is kept as last activity");
 
     const r = await connected(romeo, "orchard");
     r.send(xml("presence", {}));
     const answer = await r.next(isPresence(bare(juliet), "unavailable"));
     const delay = parseDelay(answer);
     assert.ok(delay, "with a delay");
-    assert.equal(Math.floor(delay.stamp.getTime() / 1000), last!.logoutSeconds);
+    assert.equal(Math.floor(delay.stamp.getTime() / 1000), last.logoutSeconds);
     await r.close();
   });
 
@@ -149,7 +150,8 @@ describe("unavailable presence (RFC 6121 §4.5)", () => {
     r.destroy();
     await j.next(isPresence(r.jid!, "unavailable"));
     await r2.next(isPresence(r.jid!, "unavailable"));
-    assert.ok(await t.server.storage.lastActivity.get(t.domain, romeo), "the logout is remembered");
+    // Remembered once the storage writer commits it (a few milliseconds after the broadcast).
+    await waitFor(async () => (await t.server.storage.lastActivity.get(t.domain, romeo)) ?? undefined, 5_000);
     await Promise.all([j.close(), r2.close()]);
   });
 

@@ -18,6 +18,18 @@ forEachDatabase("LastActivityStore", (db) => {
     assert.deepEqual(await store.get(host, "romeo"), { logoutSeconds: 4_102_444_800, status: "" });
   });
 
+  test("logouts written together (one group commit) keep the latest, account by account", async () => {
+    const host = uniqueName("host");
+    const store = db.storage.lastActivity;
+    await Promise.all([
+      store.set(host, "romeo", { logoutSeconds: 100, status: "first" }),
+      store.set(host, "juliet", { logoutSeconds: 150, status: "hers" }),
+      store.set(host, "romeo", { logoutSeconds: 200, status: "second" }),
+    ]);
+    assert.deepEqual(await store.get(host, "romeo"), { logoutSeconds: 200, status: "second" });
+    assert.deepEqual(await store.get(host, "juliet"), { logoutSeconds: 150, status: "hers" });
+  });
+
   test("status text in any script comes back unchanged", async () => {
     const host = uniqueName("host");
     const status = "Parting is such sweet sorrow 🌙 — 別れはとても甘い悲しみ";
