@@ -27,6 +27,8 @@ export interface ParleyOptions {
   host: string;
   port: number;
   directTlsPort: number;
+  /** The HTTP listener's port (metrics, BOSH, WebSocket) on `host`: never the default 5280, which another Parley may hold. */
+  httpPort: number;
   domain: string;
   /** Empty for SQLite under dir, or a postgres:// URL. */
   databaseUrl: string;
@@ -48,6 +50,11 @@ data_dir = "${o.dir}/data"
 interfaces = ["${o.host}"]
 port = ${o.port}
 direct_tls_port = ${o.directTlsPort}
+
+[http]
+interfaces = ["${o.host}"]
+port = ${o.httpPort}
+tls_port = 0
 
 [database]
 url = "${o.databaseUrl}"
@@ -131,6 +138,7 @@ export class ParleyServer implements ReferenceServer {
   readonly name = "Parley";
   readonly port = 5222;
   readonly directTlsPort = 5223;
+  readonly httpPort = 5280;
   readonly domain = "localhost";
   /** Parley's MUC module serves conference.<domain> unless configured otherwise. */
   readonly mucDomain = "conference.localhost";
@@ -157,7 +165,7 @@ export class ParleyServer implements ReferenceServer {
   async setup(): Promise<void> {
     rmSync(this.dir, { recursive: true, force: true });
     const databaseUrl = this.variant === "postgres" ? await recreateDatabase(this.postgresDatabase!) : "";
-    this.instance = writeParleyConfig({ dir: this.dir, host: this.host, port: this.port, directTlsPort: this.directTlsPort, domain: this.domain, databaseUrl, logLevel: this.logLevel });
+    this.instance = writeParleyConfig({ dir: this.dir, host: this.host, port: this.port, directTlsPort: this.directTlsPort, httpPort: this.httpPort, domain: this.domain, databaseUrl, logLevel: this.logLevel });
   }
 
   async start(cpus = this.cpu): Promise<void> {

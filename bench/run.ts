@@ -71,6 +71,7 @@ async function main(): Promise<number> {
     host: values.host,
     port: await freePort(values.host),
     directTlsPort: await freePort(values.host),
+    httpPort: await freePort(values.host),
     domain: "localhost",
     databaseUrl,
     logLevel: values["log-level"],
