@@ -51,8 +51,9 @@ export function serverMechanisms(opts: MechanismOfferOptions): string[] {
 export function createServerMechanism(name: string, ctx: SaslServerContext): SaslServerSession | null {
   const scram = Object.hasOwn(SCRAM_BY_NAME, name) ? SCRAM_BY_NAME[name] : undefined;
   if (scram !== undefined) {
-    const hasBinding = Object.values(ctx.channelBinding).some((data) => data !== undefined);
-    return scram.plus && !hasBinding ? null : new ScramServer(scram.hash, scram.plus, ctx);
+    // Only -PLUS looks at the binding data (a value may be derived when read: server/core/tls.ts).
+    if (scram.plus && !Object.values(ctx.channelBinding).some((data) => data !== undefined)) return null;
+    return new ScramServer(scram.hash, scram.plus, ctx);
   }
   if (name === "PLAIN") return new PlainServer(ctx);
   if (name === "EXTERNAL") return ctx.externalIdentities?.length ? new ExternalServer(ctx) : null;

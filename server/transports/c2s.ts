@@ -27,7 +27,7 @@ import {
   type SaslFailureCondition,
   type ScramHash,
 } from "../../protocol/sasl/index.ts";
-import { serverTlsOptions, type DomainCertificates } from "../core/tls.ts";
+import { serverEndPoints, serverTlsOptions, type DomainCertificates } from "../core/tls.ts";
 import { TcpFraming, type FramingEvents, type StreamFraming, type TransportKind } from "./framing.ts";
 import { STANZA_KINDS } from "../core/router.ts";
 import type { ClientSession } from "../core/sessions.ts";
@@ -774,12 +774,14 @@ export class C2sTransport implements Transport {
   readonly authFailures: AuthFailures;
   readonly log: Logger;
   readonly tlsOptions: tls.TlsOptions;
+  private readonly serverEndPoint: (servername: string | false | undefined) => Buffer | undefined;
   private readonly listeners: net.Server[] = [];
 
   constructor(private readonly server: Server, opts: C2sOptions) {
     this.log = server.log.child({ part: "c2s" });
     this.authFailures = authFailuresOf(server);
     this.tlsOptions = serverTlsOptions(opts.certificates, server.hosts[0]);
+    this.serverEndPoint = serverEndPoints(opts.certificates, server.hosts[0]);
   }
 
   async listen(): Promise<void> {
@@ -807,6 +809,7 @@ export class C2sTransport implements Transport {
       maxStanzaSize: limits.maxStanzaSize,
       maxDepth: limits.maxDepth,
       tlsOptions: this.tlsOptions,
+      serverEndPoint: this.serverEndPoint,
       graceMs: CLOSE_GRACE_MS,
     });
     const conn = new C2sConnection(this.server, framing, this);

@@ -13,7 +13,7 @@ import { XmlStreamParser, type StreamHandlers, type StreamHeader, type XmlStream
 import { serializeForStream, streamHeader, STREAM_FOOTER, serialize } from "../../protocol/xml/serialize.ts";
 import { NS } from "../../protocol/ns.ts";
 import type { StreamErrorCondition } from "../../protocol/errors.ts";
-import { channelBindingData } from "../core/tls.ts";
+import { serverChannelBindings } from "../core/tls.ts";
 
 export type TransportKind = "tcp" | "websocket" | "bosh";
 
@@ -80,6 +80,8 @@ export interface TcpFramingOptions {
   maxStanzaSize: number;
   maxDepth: number;
   tlsOptions: tls.TlsOptions;
+  /** The tls-server-end-point data of the certificate a TLS socket got, by its SNI name (tls.ts serverEndPoints). */
+  serverEndPoint(servername: string | false | undefined): Buffer | undefined;
   graceMs: number;
 }
 
@@ -91,6 +93,9 @@ export interface TcpFramingOptions {
  * (delivery stalls of seconds and a heap full of buffered strings at 3x overload, 2026-11-28).
  */
 const FLUSH_BYTES = 16 * 1024;
+
+/** Node sets `servername` on a server's TLS socket (the SNI name it was asked for, or false); @types/node omits it. */
+type SniSocket = tls.TLSSocket & { servername?: string | false };
 
 export class TcpFraming implements StreamFraming {
   readonly kind = "tcp" as const;
@@ -135,13 +140,17 @@ export class TcpFraming implements StreamFraming {
     this.bindings = null;
   }
 
-  /** Computed once per TLS socket: the features offer and the SASL exchange both ask. */
+  /** Made once per TLS socket: the features offer and the SASL exchange both ask. */
   private bindings: { socket: net.Socket; data: Record<string, Buffer> } | null = null;
 
+  /** The types are known at once; the tls-exporter data is derived only if a client binds to it. */
   channelBindings(): Record<string, Buffer> {
-    if (!(this.socket instanceof tls.TLSSocket)) return {};
-    if (this.bindings?.socket !== this.socket) this.bindings = { socket: this.socket, data: { ...channelBindingData(this.socket) } };
-    return { ...this.bindings.data };
+    const socket = this.socket;
+    if (!(socket instanceof tls.TLSSocket)) return {};
+    if (this.bindings?.socket !== socket) {
+      this.bindings = { socket, data: serverChannelBindings(socket, this.opts.serverEndPoint((socket as SniSocket).servername)) as Record<string, Buffer> };
+    }
+    return this.bindings.data;
   }
 
   openStream(attrs: StreamOpenAttrs): void {

@@ -21,6 +21,8 @@ import {
   describeCertificate,
   ensureCertificates,
   generateSelfSigned,
+  serverChannelBindings,
+  serverEndPoints,
   serverTlsOptions,
   sniCallback,
 } from "../../../server/core/tls.ts";
@@ -291,6 +293,24 @@ describe("channel bindings", () => {
     }
     // The exporter binds to the connection: a second connection gets different bytes.
     assert.notDeepEqual(exporters[0], exporters[1]);
+  });
+
+  test("a server socket's bindings: the end-point of the certificate its SNI name got (made once per certificate), the exporter derived on reading", TIMEOUT, async () => {
+    const a = generateSelfSigned(["a.example"]);
+    const b = generateSelfSigned(["b.example"]);
+    const hosts = { "a.example": a, "b.example": b };
+    const endPoints = serverEndPoints(hosts, "a.example");
+    for (const [servername, ca] of [["b.example", b.certPem], ["muc.b.example", b.certPem], ["a.example", a.certPem], ["elsewhere.example", a.certPem]] as const) {
+      await connect(directTls(hosts, "a.example"), { servername, ca, checkServerIdentity: () => undefined }, ({ server, client }) => {
+        const sni = (server as TLSSocket & { servername?: string | false }).servername;
+        const serverSide = serverChannelBindings(server, endPoints(sni));
+        const clientSide = channelBindingData(client, "client");
+        assert.ok(clientSide["tls-server-end-point"], servername);
+        assert.deepEqual(serverSide["tls-server-end-point"], clientSide["tls-server-end-point"], `${servername}: the certificate the client saw`);
+        assert.deepEqual(Object.keys(serverSide).sort(), ["tls-exporter", "tls-server-end-point"]);
+        assert.deepEqual(serverSide["tls-exporter"], clientSide["tls-exporter"], `${servername}: the exporter`);
+      });
+    }
   });
 
   test("tls-server-end-point is the SHA-256 of the ECDSA-SHA256 certificate", TIMEOUT, async () => {

@@ -9,7 +9,7 @@ import { once } from "node:events";
 import { xml } from "../../../protocol/xml/element.ts";
 import { TcpFraming, type FramingEvents } from "../../../server/transports/framing.ts";
 
-const options = { maxStanzaSize: 65_536, maxDepth: 32, tlsOptions: {}, graceMs: 1000 };
+const options = { maxStanzaSize: 65_536, maxDepth: 32, tlsOptions: {}, serverEndPoint: () => undefined, graceMs: 1000 };
 const quiet: FramingEvents = { streamStart() {}, element() {}, streamEnd() {}, error() {}, read() {}, lost() {} };
 
 describe("TcpFraming writes", () => {
