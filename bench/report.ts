@@ -4,6 +4,7 @@
 import type { GeneratorReport, MucSizeResult } from "./generator.ts";
 import type { ChatStepResult } from "./scenarios/chat.ts";
 import type { MucStepResult } from "./scenarios/muc.ts";
+import type { LoginBatchResult } from "./scenarios/login.ts";
 import { spread, type Spread } from "./load/stats.ts";
 
 /** Everything measured against one server configuration in one round. */
@@ -90,6 +91,15 @@ function mucRows(occupants: number): Metric[] {
   ];
 }
 
+/**
+ * Server CPU time per login in a batch (ms): what the server itself spent, whatever the generator
+ * could offer. The server's process only (its threads included; not PostgreSQL's backends).
+ */
+function cpuPerLogin(b: LoginBatchResult | undefined): number | null {
+  if (!b || b.serverCpuPct === null || b.succeeded === 0) return null;
+  return ((b.serverCpuPct / 100) * b.elapsedMs) / b.succeeded;
+}
+
 export const METRICS: Metric[] = [
   { id: "starttls-rate", label: "STARTTLS + SCRAM-SHA-1 logins", unit: "/s", better: "higher", digits: 0, value: (r) => num(r.login?.starttls.loginsPerSecond) },
   { id: "starttls-p50", label: "STARTTLS login time p50", unit: "ms", better: "lower", digits: 0, value: (r) => num(r.login?.starttls.loginMs.p50) },
@@ -97,6 +107,8 @@ export const METRICS: Metric[] = [
   { id: "direct-rate", label: "Direct TLS + SCRAM-SHA-1 logins", unit: "/s", better: "higher", digits: 0, value: (r) => num(r.login?.directTls.loginsPerSecond) },
   { id: "direct-p50", label: "Direct TLS login time p50", unit: "ms", better: "lower", digits: 0, value: (r) => num(r.login?.directTls.loginMs.p50) },
   { id: "direct-p99", label: "Direct TLS login time p99", unit: "ms", better: "lower", digits: 0, value: (r) => num(r.login?.directTls.loginMs.p99) },
+  { id: "starttls-cpu", label: "Server CPU per STARTTLS login (server process, ms)", unit: "ms", better: "lower", digits: 2, value: (r) => cpuPerLogin(r.login?.starttls) },
+  { id: "direct-cpu", label: "Server CPU per Direct TLS login (server process, ms)", unit: "ms", better: "lower", digits: 2, value: (r) => cpuPerLogin(r.login?.directTls) },
   { id: "rss-1k", label: "Server RSS per idle TLS connection, 1,000 connected", unit: "KiB", better: "lower", digits: 1, value: (r) => idleAt(r, 1000) },
   { id: "rss-10k", label: "Server RSS per idle TLS connection, 10,000 connected", unit: "KiB", better: "lower", digits: 1, value: (r) => idleAt(r, 10000) },
   { id: "chat-archive-max", label: "Chat, archiving on: highest rate with p99 ≤ 100 ms, loss ≤ 0.1%", unit: "msgs/s", better: "higher", digits: 0, value: (r) => maxRate(r, "archive") },
