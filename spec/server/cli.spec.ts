@@ -67,7 +67,8 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), "parley-cli-"));
   port = await freePort();
   config = join(dir, "parley.toml");
-  writeFileSync(config, `domains = ["localhost"]\ndata_dir = "data"\n[c2s]\nport = ${port}\ndirect_tls_port = ${await freePort()}\n[limits]\nauth_failure_delay_ms = 0\n[log]\nlevel = "warn"\n`);
+  // HTTP on a free port too: another Parley on this machine may hold the default 5280.
+  writeFileSync(config, `domains = ["localhost"]\ndata_dir = "data"\n[c2s]\nport = ${port}\ndirect_tls_port = ${await freePort()}\n[http]\nport = ${await freePort()}\ntls_port = ${await freePort()}\n[limits]\nauth_failure_delay_ms = 0\n[log]\nlevel = "warn"\n`);
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
