@@ -28,7 +28,7 @@ import {
   type ScramHash,
 } from "../../protocol/sasl/index.ts";
 import { serverEndPoints, serverTlsOptions, type DomainCertificates } from "../core/tls.ts";
-import { TcpFraming, type FramingEvents, type StreamFraming, type TransportKind } from "./framing.ts";
+import { TcpFraming, type TcpFramingOptions, type FramingEvents, type StreamFraming, type TransportKind } from "./framing.ts";
 import { STANZA_KINDS } from "../core/router.ts";
 import type { ClientSession } from "../core/sessions.ts";
 import type { UserRecord } from "../core/storage/index.ts";
@@ -75,6 +75,24 @@ interface FailureCounter {
 const FAILURE_WINDOW_MS = 15 * 60 * 1000;
 const MAX_PENDING_STANZAS = 256;
 const CLOSE_GRACE_MS = 2000;
+// Shared empty values, so that an idle connection holds no empty array or settled promise of its own.
+// Frozen: a push onto the shared queue would throw rather than reach every idle connection
+// (drain() shifts only while the queue has elements).
+const NO_ELEMENTS = Object.freeze([]) as unknown as Element[];
+const NO_STRINGS: readonly string[] = Object.freeze([]);
+const NO_FUNCTIONS: readonly never[] = Object.freeze([]);
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/**
+ * XEP-0368 ALPN for Direct TLS: "xmpp-client" when the client offers it, a no_application_protocol
+ * alert when it offers only others, nothing when it sends no ALPN — what ALPNProtocols:
+ * ["xmpp-client"] does, without ALPNProtocols' per-socket copy of the protocol list: a 12-byte
+ * slice of Node's 8 KiB Buffer pool in every TLSSocket's _tlsOptions, which pinned about 0.3
+ * pool slabs (2.5 KiB) per idle Direct TLS connection.
+ */
+function selectXmppClient({ protocols }: { protocols: string[] }): string | undefined {
+  return protocols.includes("xmpp-client") ? "xmpp-client" : undefined;
+}
 
 /** Counts authentication failures per IP across connections, so reconnecting does not reset them. */
 export class AuthFailures {
@@ -183,11 +201,12 @@ export class C2sConnection implements ClientSession {
   private sasl: SaslServerSession | null = null;
   /** The account row the SASL exchange under way read (its credentials), for its success step. */
   private saslUser: { local: string; user: UserRecord | null } | null = null;
-  private offeredMechanisms: string[] = [];
+  private offeredMechanisms: readonly string[] = NO_STRINGS;
   private authFailures = 0;
   /** The client tried -PLUS with a channel-binding type this connection cannot provide. */
   private askedUnavailableBinding = false;
-  private queue: Element[] = [];
+  /** NO_ELEMENTS (shared, never pushed to) while empty: an idle connection holds no array of its own. */
+  private queue: Element[] = NO_ELEMENTS;
   private processing = false;
   private paused = false;
   private lastRead = Date.now();
@@ -370,6 +389,7 @@ export class C2sConnection implements ClientSession {
       // RFC 6120 §4.8.3: stanzas on a client stream are jabber:client.
       if (el.attrs.xmlns !== NS.client) return this.close("invalid-namespace", "stanzas must be in jabber:client");
     }
+    if (this.queue === NO_ELEMENTS) this.queue = [];
     this.queue.push(el);
     if (!this.processing) void this.drain();
   }
@@ -395,11 +415,11 @@ export class C2sConnection implements ClientSession {
     } finally {
       this.processing = false;
       // An empty array again, without the capacity a burst gave it (memory per idle connection).
-      if (this.queue.length === 0) this.queue = [];
+      if (this.queue.length === 0) this.queue = NO_ELEMENTS;
     }
   }
 
-  private acks: Promise<void> = Promise.resolve();
+  private acks: Promise<void> = RESOLVED;
 
   /**
    * XEP-0198 'h' counts a stanza once what its routing wrote (offline storage, archive) has
@@ -562,7 +582,7 @@ export class C2sConnection implements ClientSession {
     const account = makeJid(local, this.host);
     if (step.authzid && step.authzid !== account.toString()) return this.authFailed("invalid-authzid", "you may only act as yourself");
     this.account = account;
-    this.offeredMechanisms = []; // SASL is over on this connection (RFC 6120 §6.4.6)
+    this.offeredMechanisms = NO_STRINGS; // SASL is over on this connection (RFC 6120 §6.4.6)
     this.framing.forgetChannelBindings?.();
     this.log.info({ account: account.toString() }, "authenticated");
     this.out(xml("success", { xmlns: NS.sasl }, step.data && step.data.length ? step.data.toString("base64") : undefined));
@@ -618,8 +638,9 @@ export class C2sConnection implements ClientSession {
 
   // ---- output --------------------------------------------------------------------------------
 
-  private outgoingFilters: Array<(stanza: Element) => boolean> = [];
-  private writeObservers: Array<(el: Element) => void> = [];
+  // Copied on change, so an idle connection without filters or observers shares one empty array.
+  private outgoingFilters: ReadonlyArray<(stanza: Element) => boolean> = NO_FUNCTIONS;
+  private writeObservers: ReadonlyArray<(el: Element) => void> = NO_FUNCTIONS;
 
   get hibernating(): boolean {
     return this.phase === "hibernating";
@@ -701,7 +722,7 @@ export class C2sConnection implements ClientSession {
       this.out(new StreamError(condition, text).toElement());
     }
     this.phase = "closing";
-    this.queue = [];
+    this.queue = NO_ELEMENTS;
     this.closeReason = condition;
     this.framing.close();
     void this.detach();
@@ -716,7 +737,7 @@ export class C2sConnection implements ClientSession {
     if (this.phase === "open" && this.jid && this.resumeTimeoutMs !== null) {
       // XEP-0198 §5: the connection died without a closing stream; keep the session a while.
       this.phase = "hibernating";
-      this.queue = [];
+      this.queue = NO_ELEMENTS;
       this.log.info({ jid: this.jid.toString(), ms: this.resumeTimeoutMs }, "connection lost: session hibernating");
       this.hibernationTimer = setTimeout(() => {
         this.phase = "closed";
@@ -792,7 +813,7 @@ export class C2sTransport implements Transport {
       this.listeners.push(plain);
       this.ports.push((plain.address() as net.AddressInfo).port);
       if (c2s.directTlsPort !== null) {
-        const direct = tls.createServer({ ...this.tlsOptions, ALPNProtocols: ["xmpp-client"] }, (socket) => this.accept(socket, true));
+        const direct = tls.createServer({ ...this.tlsOptions, ALPNCallback: selectXmppClient }, (socket) => this.accept(socket, true));
         await listen(direct, host, c2s.directTlsPort);
         this.listeners.push(direct);
         this.ports.push((direct.address() as net.AddressInfo).port);
@@ -801,17 +822,19 @@ export class C2sTransport implements Transport {
     this.log.info({ ports: this.ports, interfaces: c2s.interfaces }, "c2s listening");
   }
 
+  private framingLimits: unknown = null;
+  private framingOptions: TcpFramingOptions | null = null;
+
   private accept(socket: net.Socket, directTls: boolean): void {
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
     const limits = this.server.config.limits;
-    const framing = new TcpFraming(socket, directTls, {
-      maxStanzaSize: limits.maxStanzaSize,
-      maxDepth: limits.maxDepth,
-      tlsOptions: this.tlsOptions,
-      serverEndPoint: this.serverEndPoint,
-      graceMs: CLOSE_GRACE_MS,
-    });
+    // One options object for every connection while the limits stay the same (memory per connection).
+    if (this.framingLimits !== limits) {
+      this.framingLimits = limits;
+      this.framingOptions = { maxStanzaSize: limits.maxStanzaSize, maxDepth: limits.maxDepth, tlsOptions: this.tlsOptions, serverEndPoint: this.serverEndPoint, graceMs: CLOSE_GRACE_MS };
+    }
+    const framing = new TcpFraming(socket, directTls, this.framingOptions!);
     const conn = new C2sConnection(this.server, framing, this);
     this.connections.add(conn);
   }

@@ -123,12 +123,21 @@ export class TcpFraming implements StreamFraming {
   }
 
   private attach(socket: net.Socket): void {
-    socket.on("data", (chunk: Buffer) => {
-      this.events?.read(chunk.length);
-      this.parser.write(chunk);
-    });
-    socket.on("error", () => {});
-    socket.on("close", () => this.events?.lost());
+    (socket as OwnedSocket)[FRAMING] = this;
+    socket.on("data", onSocketData);
+    socket.on("error", onSocketError);
+    socket.on("close", onSocketClose);
+  }
+
+  /** Bytes from the current socket (the module-level "data" listener calls this). */
+  received(chunk: Buffer): void {
+    this.events?.read(chunk.length);
+    this.parser.write(chunk);
+  }
+
+  /** The current socket closed (the module-level "close" listener calls this). */
+  socketClosed(): void {
+    this.events?.lost();
   }
 
   get gone(): boolean {
@@ -172,9 +181,12 @@ export class TcpFraming implements StreamFraming {
   startTls(): void {
     this.write(serialize(xml("proceed", { xmlns: NS.tls })));
     const raw = this.socket;
-    raw.removeAllListeners("data");
-    raw.removeAllListeners("close");
-    raw.removeAllListeners("error");
+    // off() with the very listeners attach() added, not removeAllListeners(): a socket's _events
+    // then stays a fast-mode object (removeAllListeners deletes keys, which turns it into a
+    // 448-byte dictionary for as long as the TLS socket above keeps this one alive).
+    raw.off("data", onSocketData);
+    raw.off("close", onSocketClose);
+    raw.off("error", onSocketError);
     // Anything the client pipelined after <starttls/> on the clear channel is dropped (RFC 6120 §5.4.3.3).
     this.parser.reset();
     const secure = new tls.TLSSocket(raw, { isServer: true, ...this.opts.tlsOptions });
@@ -235,6 +247,22 @@ export class TcpFraming implements StreamFraming {
     framing.corked = null;
     socket?.uncork();
   }
+}
+
+// The socket listeners of every TcpFraming: module-level functions (no closures per connection),
+// which find their framing through a symbol on the socket, and which startTls() can remove one
+// by one with off().
+const FRAMING = Symbol("TcpFraming");
+type OwnedSocket = net.Socket & { [FRAMING]?: TcpFraming };
+
+function onSocketData(this: OwnedSocket, chunk: Buffer): void {
+  this[FRAMING]?.received(chunk);
+}
+
+function onSocketError(): void {}
+
+function onSocketClose(this: OwnedSocket): void {
+  this[FRAMING]?.socketClosed();
 }
 
 /** The stream parser's callbacks for a TcpFraming, as methods (no closures per connection). */

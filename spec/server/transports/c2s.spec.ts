@@ -1,6 +1,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
+import tls from "node:tls";
 import { startTestServer, type TestServer } from "../../support/server.ts";
 import { SaslFailure } from "../../../conformance/client/client.ts";
 import { xml } from "../../../protocol/xml/element.ts";
@@ -29,6 +30,23 @@ async function raw(): Promise<{ socket: net.Socket; text: () => string; closed: 
 const HEADER = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
 
 describe("stream negotiation", () => {
+  test("Direct TLS (XEP-0368): ALPN xmpp-client is chosen when offered, a client without ALPN is served, one offering only other protocols is refused", async () => {
+    const handshake = (ALPNProtocols?: string[]) =>
+      new Promise<{ protocol: string | false | null } | { error: string }>((resolve) => {
+        const socket = tls.connect({ host: "127.0.0.1", port: t.directTlsPort, servername: "localhost", rejectUnauthorized: false, ...(ALPNProtocols ? { ALPNProtocols } : {}) });
+        socket.once("secureConnect", () => {
+          resolve({ protocol: socket.alpnProtocol ?? null });
+          socket.destroy();
+        });
+        socket.once("error", (e: Error & { code?: string }) => resolve({ error: e.code ?? e.message }));
+      });
+    assert.deepEqual(await handshake(["h2", "xmpp-client"]), { protocol: "xmpp-client" });
+    assert.deepEqual(await handshake(["xmpp-client"]), { protocol: "xmpp-client" });
+    assert.deepEqual(await handshake(), { protocol: false });
+    const refused = await handshake(["h2"]);
+    assert.ok("error" in refused && /NO_APPLICATION_PROTOCOL/i.test(refused.error), JSON.stringify(refused));
+  });
+
   test("before TLS only STARTTLS is offered, and it is required", async () => {
     const c = await t.connect({ noTls: true });
     const starttls = c.features?.getChild("starttls", NS.tls);
