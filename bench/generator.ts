@@ -39,6 +39,8 @@ const OPTIONS = {
   logins: { type: "string", default: "1000" },
   idle: { type: "string", default: "1000,10000" },
   settle: { type: "string", default: "3" },
+  /** Seconds the server is left idle before each memory reading, the baseline included. */
+  "idle-wait": { type: "string", default: "30" },
   "login-budget": { type: "string", default: "300" },
   // chat
   clients: { type: "string", default: "200" },
@@ -153,6 +155,7 @@ async function main(argv: string[]): Promise<number> {
         timeoutMs,
         budgetMs: number(values, "login-budget", 1) * 1000,
         settleS: number(values, "settle"),
+        idleWaitS: number(values, "idle-wait"),
         serverPid,
       },
       log,

@@ -97,8 +97,15 @@ export interface LoginScenarioOptions {
   concurrency: number;
   timeoutMs: number;
   budgetMs: number;
-  /** Seconds to let the server settle before reading its memory. */
+  /** Seconds to let the server settle between batches. */
   settleS: number;
+  /**
+   * Seconds without traffic before each memory reading, the baseline included. Runtimes shrink
+   * their heaps a while after a burst (V8 gave back its young generation 10–30 s after the last
+   * login, 2–4 KiB per connection at 10,000): a reading seconds after the logins, or a baseline
+   * taken just after the setup's own logins, measures garbage not yet collected, not connections.
+   */
+  idleWaitS: number;
   serverPid?: number;
 }
 
@@ -112,6 +119,8 @@ export interface LoginScenarioResult {
 }
 
 export async function loginScenario(opts: LoginScenarioOptions, log: (line: string) => void): Promise<LoginScenarioResult> {
+  const measuresMemory = opts.serverPid !== undefined && opts.idleAt.some((n) => n > 0);
+  if (measuresMemory) await sleep(opts.idleWaitS * 1000);
   const baselineRssKiB = opts.serverPid ? readRssKiB(opts.serverPid) : null;
   const open: BenchClient[] = [];
   const idle: IdleMemoryPoint[] = [];
@@ -123,7 +132,7 @@ export async function loginScenario(opts: LoginScenarioOptions, log: (line: stri
   log(`login starttls: ${first.result.succeeded}/${first.result.attempted} at ${first.result.loginsPerSecond.toFixed(0)}/s`);
 
   const memoryAt = async (connections: number) => {
-    await sleep(opts.settleS * 1000);
+    await sleep(opts.idleWaitS * 1000);
     const live = open.filter((c) => c.ready).length;
     const rss = opts.serverPid ? readRssKiB(opts.serverPid) : null;
     const point = {
