@@ -23,6 +23,8 @@ const OPTIONS = {
   accounts: { type: "string", default: "10000" },
   logins: { type: "string", default: "1000" },
   idle: { type: "string", default: "1000,10000" },
+  /** Seconds without traffic before each memory reading (generator.ts --idle-wait). */
+  "idle-wait": { type: "string", default: "30" },
   concurrency: { type: "string", default: "32" },
   "chat-clients": { type: "string", default: "200" },
   rate: { type: "string", default: "10000" },
@@ -100,7 +102,7 @@ async function main(): Promise<number> {
     };
     const common = ["--prefix", PREFIX, "--password", PASSWORD, "--accounts", String(accounts), "--concurrency", values.concurrency];
     if (scenarios.has("login")) {
-      const report = await runGenerator(target, "login", [...common, "--logins", values.logins, "--idle", values.idle], join(dir, "login.json"));
+      const report = await runGenerator(target, "login", [...common, "--logins", values.logins, "--idle", values.idle, "--idle-wait", values["idle-wait"]], join(dir, "login.json"));
       record.login = report.login;
     }
     if (scenarios.has("chat")) {
