@@ -37,6 +37,8 @@ const OPTIONS = {
   "login-timeout": { type: "string", default: "60" },
   // login
   logins: { type: "string", default: "1000" },
+  /** Logins made and closed before the login scenario measures anything (scenarios/login.ts). */
+  "login-warmup": { type: "string", default: "1000" },
   idle: { type: "string", default: "1000,10000" },
   settle: { type: "string", default: "3" },
   /** Seconds the server is left idle before each memory reading, the baseline included. */
@@ -150,6 +152,7 @@ async function main(argv: string[]): Promise<number> {
         address,
         accounts,
         logins: number(values, "logins", 1),
+        warmupLogins: number(values, "login-warmup"),
         idleAt: values.idle.split(",").filter(Boolean).map(Number),
         concurrency,
         timeoutMs,

@@ -57,6 +57,19 @@ function idleAt(r: RunRecord, n: number): number | null {
   return num(point?.perConnectionKiB);
 }
 
+/**
+ * RSS growth per connection between the 1,000 and the 10,000 idle points of one run: no baseline
+ * enters it, so a heap the runtime had not yet given back before the first connection (V8's young
+ * generation, tens of MB) cannot move it.
+ */
+function idleGrowth(r: RunRecord): number | null {
+  const points = r.login?.idle ?? [];
+  const low = points.find((p) => p.connections >= 950 && p.connections <= 1000);
+  const high = points.find((p) => p.connections >= 9500 && p.connections <= 10000);
+  if (!low || !high || low.serverRssKiB === null || high.serverRssKiB === null) return null;
+  return (high.serverRssKiB - low.serverRssKiB) / (high.connections - low.connections);
+}
+
 function fixed(r: RunRecord, name: "archive" | "no-store"): ChatStepResult | null {
   return variant(r, name)?.fixed ?? null;
 }
@@ -111,6 +124,7 @@ export const METRICS: Metric[] = [
   { id: "direct-cpu", label: "Server CPU per Direct TLS login (server process)", unit: "ms", better: "lower", digits: 2, value: (r) => cpuPerLogin(r.login?.directTls) },
   { id: "rss-1k", label: "Server RSS per idle TLS connection, 1,000 connected", unit: "KiB", better: "lower", digits: 1, value: (r) => idleAt(r, 1000) },
   { id: "rss-10k", label: "Server RSS per idle TLS connection, 10,000 connected", unit: "KiB", better: "lower", digits: 1, value: (r) => idleAt(r, 10000) },
+  { id: "rss-growth", label: "Server RSS growth per idle TLS connection, from 1,000 to 10,000 connected", unit: "KiB", better: "lower", digits: 1, value: idleGrowth },
   { id: "chat-archive-max", label: "Chat, archiving on: highest rate with p99 ≤ 100 ms, loss ≤ 0.1%", unit: "msgs/s", better: "higher", digits: 0, value: (r) => maxRate(r, "archive") },
   { id: "chat-archive-p99", label: "  p99 latency at that rate", unit: "ms", better: "lower", digits: 1, value: (r) => num(bestStep(r, "archive")?.latencyMs.p99) },
   { id: "chat-nostore-max", label: "Chat, <no-store/>: highest rate with p99 ≤ 100 ms, loss ≤ 0.1%", unit: "msgs/s", better: "higher", digits: 0, value: (r) => maxRate(r, "no-store") },
