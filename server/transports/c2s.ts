@@ -795,14 +795,22 @@ export class C2sTransport implements Transport {
   readonly authFailures: AuthFailures;
   readonly log: Logger;
   readonly tlsOptions: tls.TlsOptions;
-  private readonly serverEndPoint: (servername: string | false | undefined) => Buffer | undefined;
+  /** One object shared by every connection's framing (the configuration never changes). */
+  private readonly framingOptions: TcpFramingOptions;
   private readonly listeners: net.Server[] = [];
 
   constructor(private readonly server: Server, opts: C2sOptions) {
     this.log = server.log.child({ part: "c2s" });
     this.authFailures = authFailuresOf(server);
     this.tlsOptions = serverTlsOptions(opts.certificates, server.hosts[0]);
-    this.serverEndPoint = serverEndPoints(opts.certificates, server.hosts[0]);
+    const limits = server.config.limits;
+    this.framingOptions = {
+      maxStanzaSize: limits.maxStanzaSize,
+      maxDepth: limits.maxDepth,
+      tlsOptions: this.tlsOptions,
+      serverEndPoint: serverEndPoints(opts.certificates, server.hosts[0]),
+      graceMs: CLOSE_GRACE_MS,
+    };
   }
 
   async listen(): Promise<void> {
@@ -822,19 +830,10 @@ export class C2sTransport implements Transport {
     this.log.info({ ports: this.ports, interfaces: c2s.interfaces }, "c2s listening");
   }
 
-  private framingLimits: unknown = null;
-  private framingOptions: TcpFramingOptions | null = null;
-
   private accept(socket: net.Socket, directTls: boolean): void {
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
-    const limits = this.server.config.limits;
-    // One options object for every connection while the limits stay the same (memory per connection).
-    if (this.framingLimits !== limits) {
-      this.framingLimits = limits;
-      this.framingOptions = { maxStanzaSize: limits.maxStanzaSize, maxDepth: limits.maxDepth, tlsOptions: this.tlsOptions, serverEndPoint: this.serverEndPoint, graceMs: CLOSE_GRACE_MS };
-    }
-    const framing = new TcpFraming(socket, directTls, this.framingOptions!);
+    const framing = new TcpFraming(socket, directTls, this.framingOptions);
     const conn = new C2sConnection(this.server, framing, this);
     this.connections.add(conn);
   }
