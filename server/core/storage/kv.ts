@@ -3,6 +3,7 @@
 // Meant for settings-sized values; anything with its own query pattern deserves its own table.
 import type { Kysely } from "kysely";
 import type { Schema } from "./schema.ts";
+import { compiledRead } from "./compiled.ts";
 import { changed, type Clock } from "./values.ts";
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -25,21 +26,19 @@ export class KeyValueStore {
   readonly #db: Kysely<Schema>;
   readonly #now: Clock;
 
+  // Modules read their keys on the login path (presence's pending requests, for one).
+  readonly #value;
+
   constructor(db: Kysely<Schema>, now: Clock) {
     this.#db = db;
     this.#now = now;
+    this.#value = compiledRead(db, (module: string, host: string, username: string, key: string) =>
+      db.selectFrom("kv").select("value").where("module", "=", module).where("host", "=", host).where("username", "=", username).where("key", "=", key));
   }
 
   /** undefined when the key is absent (a stored JSON null comes back as null). */
   async get(module: string, host: string, username: string, key: string): Promise<JsonValue | undefined> {
-    const row = await this.#db
-      .selectFrom("kv")
-      .select("value")
-      .where("module", "=", module)
-      .where("host", "=", host)
-      .where("username", "=", username)
-      .where("key", "=", key)
-      .executeTakeFirst();
+    const [row] = await this.#value(module, host, username, key);
     return row ? (JSON.parse(row.value) as JsonValue) : undefined;
   }
 

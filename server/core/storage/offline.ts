@@ -3,6 +3,7 @@
 // session of the account sends available presence. A per-account quota bounds the queue.
 import type { Kysely } from "kysely";
 import type { Schema } from "./schema.ts";
+import { compiledRead } from "./compiled.ts";
 
 export interface OfflineEntry {
   host: string;
@@ -75,9 +76,16 @@ export async function deleteOfflineEntries(db: Db, host: string, username: strin
 
 export class OfflineStore {
   readonly #db: Db;
+  // Every login reads the queue (XEP-0160: what waited is delivered at the initial presence).
+  readonly #rows;
+  readonly #firstRows;
 
   constructor(db: Db) {
     this.#db = db;
+    const queue = (host: string, username: string) =>
+      db.selectFrom("offline").select(["seq", "xml", "stored_at"]).where("host", "=", host).where("username", "=", username).orderBy("seq");
+    this.#rows = compiledRead(db, queue);
+    this.#firstRows = compiledRead(db, (host: string, username: string, limit: number) => queue(host, username).limit(limit));
   }
 
   /**
@@ -102,14 +110,7 @@ export class OfflineStore {
 
   /** The account's messages, oldest first; at most `limit` of them when given. */
   async list(host: string, username: string, limit?: number): Promise<OfflineMessage[]> {
-    let query = this.#db
-      .selectFrom("offline")
-      .select(["seq", "xml", "stored_at"])
-      .where("host", "=", host)
-      .where("username", "=", username)
-      .orderBy("seq");
-    if (limit !== undefined) query = query.limit(limit);
-    const rows = await query.execute();
+    const rows = limit === undefined ? await this.#rows(host, username) : await this.#firstRows(host, username, limit);
     return rows.map((r) => ({ seq: r.seq, xml: r.xml, storedAt: r.stored_at }));
   }
 

@@ -7,6 +7,7 @@
 // a version an old client may still have cached with a different roster.
 import type { Kysely, Transaction } from "kysely";
 import type { RosterItemsTable, Schema } from "./schema.ts";
+import { compiledRead } from "./compiled.ts";
 import { changed, fromFlag, toFlag, type Clock } from "./values.ts";
 
 export type Subscription = RosterItemsTable["subscription"];
@@ -85,9 +86,17 @@ export class RosterStore {
   readonly #db: Kysely<Schema>;
   readonly #now: Clock;
 
+  // Read at every login and logout (presence goes to the subscribers) and at every roster get.
+  readonly #versionRow;
+  readonly #itemRows;
+
   constructor(db: Kysely<Schema>, now: Clock) {
     this.#db = db;
     this.#now = now;
+    this.#versionRow = compiledRead(db, (host: string, username: string) =>
+      db.selectFrom("roster_versions").select("version").where("host", "=", host).where("username", "=", username));
+    this.#itemRows = compiledRead(db, (host: string, username: string) =>
+      db.selectFrom("roster_items").selectAll().where("host", "=", host).where("username", "=", username));
   }
 
   async list(host: string, username: string): Promise<Roster> {
@@ -95,23 +104,13 @@ export class RosterStore {
     // the version, which only costs the client a roster push it already has. The other order
     // could pair a newer version with older items, and the client would cache the wrong roster.
     const version = await this.version(host, username);
-    const rows = await this.#db
-      .selectFrom("roster_items")
-      .selectAll()
-      .where("host", "=", host)
-      .where("username", "=", username)
-      .execute();
+    const rows = await this.#itemRows(host, username);
     const items = rows.map(fromRow).sort((a, b) => (a.jid < b.jid ? -1 : a.jid > b.jid ? 1 : 0));
     return { version, items };
   }
 
   async version(host: string, username: string): Promise<number> {
-    const row = await this.#db
-      .selectFrom("roster_versions")
-      .select("version")
-      .where("host", "=", host)
-      .where("username", "=", username)
-      .executeTakeFirst();
+    const [row] = await this.#versionRow(host, username);
     return row?.version ?? 0;
   }
 

@@ -4,6 +4,7 @@
 // authenticate a client.
 import type { Kysely, Transaction } from "kysely";
 import type { Schema, UsersTable } from "./schema.ts";
+import { compiledRead } from "./compiled.ts";
 import { changed, fromFlag, toBuffer, toFlag, type Clock } from "./values.ts";
 
 export interface ScramCredential {
@@ -89,10 +90,17 @@ function storedCredential(
 export class UserStore {
   readonly #db: Kysely<Schema>;
   readonly #now: Clock;
+  // Every login reads the row (SASL) and checks it is still there (resource binding).
+  readonly #row;
+  readonly #exists;
 
   constructor(db: Kysely<Schema>, now: Clock) {
     this.#db = db;
     this.#now = now;
+    this.#row = compiledRead(db, (host: string, username: string) =>
+      db.selectFrom("users").selectAll().where("host", "=", host).where("username", "=", username));
+    this.#exists = compiledRead(db, (host: string, username: string) =>
+      db.selectFrom("users").select("username").where("host", "=", host).where("username", "=", username));
   }
 
   /** Creates the account; false if it already exists (the existing one is left untouched). */
@@ -107,12 +115,7 @@ export class UserStore {
   }
 
   async get(host: string, username: string): Promise<UserRecord | null> {
-    const row = await this.#db
-      .selectFrom("users")
-      .selectAll()
-      .where("host", "=", host)
-      .where("username", "=", username)
-      .executeTakeFirst();
+    const [row] = await this.#row(host, username);
     if (!row) return null;
     return {
       host: row.host,
@@ -137,13 +140,7 @@ export class UserStore {
   }
 
   async exists(host: string, username: string): Promise<boolean> {
-    const row = await this.#db
-      .selectFrom("users")
-      .select("username")
-      .where("host", "=", host)
-      .where("username", "=", username)
-      .executeTakeFirst();
-    return row !== undefined;
+    return (await this.#exists(host, username)).length > 0;
   }
 
   /** Replaces both mechanisms' credentials (a password change); false if there is no such account. */
