@@ -31,9 +31,22 @@ export type CapsHash = "sha-1" | "sha-256" | "sha-512";
 
 const NODE_DIGEST: Record<CapsHash, string> = { "sha-1": "sha1", "sha-256": "sha256", "sha-512": "sha512" };
 
-/** The RFC 4790 "i;octet" order: by UTF-8 bytes. */
+/**
+ * The RFC 4790 "i;octet" order: by UTF-8 bytes. UTF-8 keeps code-point order, and UTF-16 code
+ * units agree with it except where a surrogate meets another code unit, so only a first
+ * difference at a surrogate is settled by encoding (a server's caps are hashed at every login,
+ * and two Buffers per comparison were most of that work).
+ */
 export function octetCompare(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if ((x & 0xf800) === 0xd800 || (y & 0xf800) === 0xd800) return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+    return x < y ? -1 : 1;
+  }
+  return a.length < b.length ? -1 : a.length > b.length ? 1 : 0;
 }
 
 function formTypeOf(form: DataForm): string | undefined {

@@ -97,6 +97,19 @@ describe("verification string rules", () => {
     assert.equal(s, "\uFFFD<\u{1F600}<");
   });
 
+  test("the order is the order of the UTF-8 bytes for any two strings, lone surrogates included", () => {
+    const bytes = (x: string, y: string) => Math.sign(Buffer.compare(Buffer.from(x, "utf8"), Buffer.from(y, "utf8")));
+    // Pairs that share a prefix, so that the first difference falls anywhere, surrogates too.
+    const text = fc.string({ unit: fc.oneof(fc.constantFrom("a", "é", "\uE000", "\uFFFD", "\u{1F600}", "\uD83D", "\uDE00"), fc.string({ unit: "binary", maxLength: 1 })) });
+    fc.assert(
+      fc.property(text, text, text, (prefix, x, y) => {
+        assert.equal(octetCompare(prefix + x, prefix + y), bytes(prefix + x, prefix + y));
+        assert.equal(octetCompare(prefix + x, prefix + x), 0);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   test("identities sort by category, then type, then xml:lang, with every slash written", () => {
     const s = verificationString({
       identities: [
