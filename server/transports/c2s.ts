@@ -584,7 +584,8 @@ export class C2sConnection implements ClientSession {
     this.account = account;
     this.offeredMechanisms = NO_STRINGS; // SASL is over on this connection (RFC 6120 §6.4.6)
     this.framing.forgetChannelBindings?.();
-    this.log.info({ account: account.toString() }, "authenticated");
+    // Every login logs twice: the fields a child logger would bind, without making one each time.
+    this.transport.log.info({ conn: this.id, ip: this.ip, account: account.toString() }, "authenticated");
     this.out(xml("success", { xmlns: NS.sasl }, step.data && step.data.length ? step.data.toString("base64") : undefined));
     // RFC 6120 §6.4.6: both sides start a new stream; nothing that was buffered survives.
     this.framing.restart();
@@ -632,7 +633,7 @@ export class C2sConnection implements ClientSession {
     // RFC 6120 §7.7.2.2: Parley lets the new session win and closes the old with <conflict/>.
     if (replaced && replaced !== this) replaced.close("conflict", "replaced by a new connection with the same resource");
     this.send(xml("iq", { type: "result", id: iq.attrs.id }, xml("bind", { xmlns: NS.bind }, xml("jid", {}, jid.toString()))));
-    this.log.info({ jid: jid.toString() }, "resource bound");
+    this.transport.log.info({ conn: this.id, ip: this.ip, jid: jid.toString() }, "resource bound");
     await this.server.hooks.fire<SessionEvent>("c2s/bound", { session: this });
   }
 
