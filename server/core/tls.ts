@@ -504,15 +504,9 @@ export function serverChannelBindings(socket: TLSSocket, endPoint: Buffer | unde
  * `socket` is: the server hashes its own certificate, a client its peer's.
  */
 export function channelBindingData(socket: TLSSocket, side: "server" | "client" = "server"): ChannelBindings {
-  const bindings: { "tls-exporter"?: Buffer; "tls-server-end-point"?: Buffer } = {};
-  if (socket.getProtocol() === "TLSv1.3") {
-    bindings["tls-exporter"] = socket.exportKeyingMaterial(TLS_EXPORTER_LENGTH, TLS_EXPORTER_LABEL, Buffer.alloc(0));
-  }
   const certificate = side === "server" ? socket.getCertificate() : socket.getPeerCertificate();
   const raw = (certificate as { raw?: unknown } | null)?.raw;
-  if (Buffer.isBuffer(raw) && raw.length > 0) {
-    const endPoint = tlsServerEndPoint(raw);
-    if (endPoint !== null) bindings["tls-server-end-point"] = endPoint;
-  }
-  return bindings;
+  const endPoint = Buffer.isBuffer(raw) && raw.length > 0 ? tlsServerEndPoint(raw) : null;
+  // The same lazy exporter as a server socket's: the keying material is the connection's either way.
+  return serverChannelBindings(socket, endPoint ?? undefined);
 }

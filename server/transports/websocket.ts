@@ -84,8 +84,16 @@ export class WebSocketFraming implements StreamFraming {
     return this.ws.readyState !== WebSocket.OPEN;
   }
 
+  /** Made once per connection, when the features offer first asks; dropped once SASL is over. */
+  private bindings: Record<string, Buffer> | null = null;
+
   channelBindings(): Record<string, Buffer> {
-    return this.tlsSocket ? { ...channelBindingData(this.tlsSocket) } : {};
+    if (!this.tlsSocket) return {};
+    return (this.bindings ??= channelBindingData(this.tlsSocket) as Record<string, Buffer>);
+  }
+
+  forgetChannelBindings(): void {
+    this.bindings = null;
   }
 
   openStream(attrs: StreamOpenAttrs): void {

@@ -12,6 +12,9 @@ import presence from "../../../server/modules/presence/index.ts";
 import message from "../../../server/modules/message/index.ts";
 import sm from "../../../server/modules/sm/index.ts";
 import { FRAMING_NS, WsClient } from "./web-clients.ts";
+import type { TLSSocket } from "node:tls";
+import { createScramClient } from "../../../protocol/sasl/client.ts";
+import { channelBindingData } from "../../../server/core/tls.ts";
 
 let t: TestServer;
 let url: string;
@@ -146,6 +149,26 @@ describe("a session over WebSocket", () => {
     c.close();
     await c.waitClosed();
   });
+
+  for (const type of ["tls-exporter", "tls-server-end-point"] as const) {
+    test(`WSS: SCRAM-SHA-256-PLUS with ${type} binds to the connection the client sees`, async () => {
+      const c = await WsClient.connect(`wss://127.0.0.1:${t.httpsPort}/xmpp-websocket`, { ca: t.ca });
+      // ws keeps the TLS socket it connected over; the client derives its own side of the binding.
+      const socket = (c.ws as unknown as { _socket: TLSSocket })._socket;
+      c.open("localhost");
+      await c.next((e) => e.name === "stream:features");
+      const scram = createScramClient("SHA-256", { username: "alice", password: "pass-alice", channelBinding: { type, data: channelBindingData(socket, "client")[type]! } });
+      c.send(xml("auth", { xmlns: NS.sasl, mechanism: scram.mechanism }, scram.first().toString("base64")));
+      const challenge = await c.next((e) => e.getNS() === NS.sasl);
+      assert.equal(challenge.name, "challenge");
+      c.send(xml("response", { xmlns: NS.sasl }, scram.final(Buffer.from(challenge.getText(), "base64")).toString("base64")));
+      const outcome = await c.next((e) => e.getNS() === NS.sasl);
+      assert.equal(outcome.name, "success");
+      assert.ok(scram.verify(Buffer.from(outcome.getText(), "base64")), "the server's signature covers the same binding");
+      c.close();
+      await c.waitClosed();
+    });
+  }
 
   test("/metrics counts WebSocket connections", async () => {
     const c = await WsClient.connect(url);
