@@ -46,8 +46,13 @@ const OPTIONS = {
   "quiet-load": { type: "string", default: "1" },
   "quiet-wait": { type: "string", default: "60" },
   "log-level": { type: "string", default: "info" },
-  /** Rewrites the Markdown from an earlier run's records.json, measuring nothing. */
+  /** Rewrites the Markdown from an earlier run's records.json, measuring nothing (but see --with-mam). */
   "from-records": { type: "string", default: "" },
+  /**
+   * With --from-records: measure the MAM pages now (bench/mam.ts, --mam-messages, SQLite and
+   * PostgreSQL), for a run stopped before it reached them; the report says they were measured later.
+   */
+  "with-mam": { type: "boolean", default: false },
   help: { type: "boolean", default: false },
 } as const;
 
@@ -99,11 +104,17 @@ async function main(): Promise<number> {
   }
   if (values["from-records"]) {
     const records = JSON.parse(readFileSync(values["from-records"], "utf8")) as RunRecord[];
+    const notes: string[] = [];
+    let mam: Summary["mam"] = null;
+    if (values["with-mam"] && values["mam-messages"]) {
+      mam = measureMam(values["mam-messages"], records.some((r) => r.storage.includes("PostgreSQL") && r.server === "Parley"));
+      notes.push(`The MAM section was measured on ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, after the rounds, by \`--from-records --with-mam\`.`);
+    }
     const markdown = resultsMarkdown({
       records,
       started: statSync(values["from-records"]).birthtime,
-      notes: [],
-      mam: null,
+      notes,
+      mam,
       values: { logins: Number(values.logins), chatClients: Number(values["chat-clients"]), factor: Number(values.factor), stepDuration: Number(values["step-duration"]), refine: Number(values.refine) },
     });
     writeFileSync(resolve(REPO, values.out), markdown);
@@ -259,12 +270,7 @@ async function measure(entries: Entry[], values: Values, dir: string, notes: str
   // MAM pages: bench/mam.ts measures Parley's archive store directly (SQLite and PostgreSQL);
   // Prosody and ejabberd have no counterpart here, so it is a Parley-only section.
   let mam: Summary["mam"] = null;
-  if (scenarios.has("mam") && values["mam-messages"]) {
-    const sizes = values["mam-messages"].split(",").filter(Boolean);
-    const sqlite = runMamBenchmark(sizes, "sqlite");
-    const postgres = entries.some((e) => e.key === "parley-pg") ? runMamBenchmark(sizes, "postgres") : null;
-    mam = { sections: [...sqlite.sections, ...(postgres?.sections ?? [])], worst: sqlite.worstP99, unavailable: sqlite.unavailable };
-  }
+  if (scenarios.has("mam") && values["mam-messages"]) mam = measureMam(values["mam-messages"], entries.some((e) => e.key === "parley-pg"));
   const markdown = resultsMarkdown({ records, started, notes, mam, values: { logins, chatClients, factor, stepDuration: Number(values["step-duration"]), refine: Number(values.refine) } });
   writeFileSync(resolve(REPO, values.out), markdown);
   // The README shows the latest full comparison (a run written elsewhere is a trial).
@@ -389,3 +395,10 @@ main().then(
   },
 );
 
+/** bench/mam.ts on SQLite, and on PostgreSQL when Parley ran on it. */
+function measureMam(sizesOption: string, postgres: boolean): NonNullable<Summary["mam"]> {
+  const sizes = sizesOption.split(",").filter(Boolean);
+  const sqlite = runMamBenchmark(sizes, "sqlite");
+  const pg = postgres ? runMamBenchmark(sizes, "postgres") : null;
+  return { sections: [...sqlite.sections, ...(pg?.sections ?? [])], worst: sqlite.worstP99, unavailable: sqlite.unavailable };
+}
