@@ -62,7 +62,7 @@ function idleAt(r: RunRecord, n: number): number | null {
  * enters it, so a heap the runtime had not yet given back before the first connection (V8's young
  * generation, tens of MB) cannot move it.
  */
-function idleGrowth(r: RunRecord): number | null {
+export function idleGrowth(r: RunRecord): number | null {
   const points = r.login?.idle ?? [];
   const low = points.find((p) => p.connections >= 950 && p.connections <= 1000);
   const high = points.find((p) => p.connections >= 9500 && p.connections <= 10000);
@@ -232,7 +232,18 @@ export const ISSUE_REFERENCE_LOGINS_PER_SECOND = 196;
  * medians of a comparison (`referenceLogins` then comes from the measured references).
  */
 export function checkTargets(
-  values: { fixedArchive: ChatStepResult | null; archiveUnavailable?: string; starttlsLogins: number | null; rss10k: number | null; muc: string; mucMet?: boolean; mam: string; mamMet?: boolean },
+  values: {
+    fixedArchive: ChatStepResult | null;
+    archiveUnavailable?: string;
+    starttlsLogins: number | null;
+    rss10k: number | null;
+    /** RSS growth per connection from 1,000 to 10,000 (idleGrowth): no baseline enters it. */
+    rssGrowth?: number | null;
+    muc: string;
+    mucMet?: boolean;
+    mam: string;
+    mamMet?: boolean;
+  },
   referenceLogins: number,
   referenceSource: string,
 ): TargetCheck[] {
@@ -255,8 +266,15 @@ export function checkTargets(
   });
   checks.push({
     target: "idle memory: ≤ 30 KiB per authenticated TLS connection at 10,000 connections",
-    measured: values.rss10k === null ? "not measured" : `${formatNumber(values.rss10k, 1)} KiB`,
-    met: values.rss10k === null ? null : values.rss10k <= 30,
+    // Both readings when there are both: the one against the baseline moves with whatever heap the
+    // runtime held before the first connection, the growth does not; the target is met by both or not at all.
+    measured:
+      values.rss10k === null
+        ? "not measured"
+        : typeof values.rssGrowth === "number"
+          ? `${formatNumber(values.rss10k, 1)} KiB against the baseline; ${formatNumber(values.rssGrowth, 1)} KiB growth per connection from 1,000 to 10,000`
+          : `${formatNumber(values.rss10k, 1)} KiB`,
+    met: values.rss10k === null ? null : Math.max(values.rss10k, values.rssGrowth ?? 0) <= 30,
   });
   checks.push({ target: `MUC, 100 occupants: ≥ ${formatNumber(MUC_TARGET_DELIVERIES, 0)} deliveries/s, p99 < ${MUC_TARGET_P99_MS} ms`, measured: values.muc, met: values.mucMet ?? null });
   checks.push({ target: "MAM page: p99 < 20 ms at 1,000,000 archived messages", measured: values.mam, met: values.mamMet ?? null });

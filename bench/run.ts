@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createParleyAccounts, startParley, writeParleyConfig, type RunningParley } from "./parley.ts";
 import { GENERATOR_CPU, SERVER_CPU, freePort, log, machineDescription, mamMeasured, parleyHasModule, runGenerator, runMamBenchmark, waitForQuiet, type Target } from "./harness.ts";
-import { MUC_TARGET_OCCUPANTS, checkTargets, comparisonRows, ISSUE_REFERENCE_LOGINS_PER_SECOND, markdownTable, mucNotes, mucSize, mucTarget, targetsTable, type RunRecord } from "./report.ts";
+import { MUC_TARGET_OCCUPANTS, checkTargets, idleGrowth, comparisonRows, ISSUE_REFERENCE_LOGINS_PER_SECOND, markdownTable, mucNotes, mucSize, mucTarget, targetsTable, type RunRecord } from "./report.ts";
 import { recreateDatabase } from "./reference/servers.ts";
 import { summarizeProfile, topSelf, topTotal, type CpuProfile } from "./profile.ts";
 import { readFileSync } from "node:fs";
@@ -169,6 +169,7 @@ async function main(): Promise<number> {
           archiveUnavailable: record.unavailable.archive ? "not available (no MAM module yet)" : undefined,
           starttlsLogins: record.login?.starttls.loginsPerSecond ?? null,
           rss10k: record.login?.idle.find((p) => p.connections >= 9500)?.perConnectionKiB ?? null,
+          rssGrowth: idleGrowth(record),
           ...mucTargetValues(record),
           mam: record.unavailable.mam ?? mamMeasured(mamWorst),
           mamMet: mamWorst.has(1_000_000) ? mamWorst.get(1_000_000)! < 20 : undefined,
