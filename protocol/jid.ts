@@ -61,6 +61,19 @@ export class Jid {
     return this.resource === "";
   }
 
+  /**
+   * The full JID of this JID's account with `resource` (normalised; "" gives the bare JID). Its
+   * `bare` is this bare JID itself, and the parts are shared: a session that keeps both its
+   * account and its full JID holds one bare JID, not two.
+   */
+  withResource(resource: string): Jid {
+    if (!this.isBare()) return this.bare.withResource(resource);
+    if (resource === "") return this;
+    const full = new Jid(this.local, this.domain, normaliseResourcepart(resource), normalisedParts);
+    full.#bare = this;
+    return full;
+  }
+
   /** Equality of the normalised forms, which is what RFC 7622 §3.1 comparison means. */
   equals(other: Jid | null | undefined): boolean {
     return other === this || (other instanceof Jid && other.#text === this.#text);

@@ -429,14 +429,17 @@ export class C2sConnection implements ClientSession {
    */
   private countHandled(): void {
     const committed = this.server.storage.writer.sync();
-    this.acks = this.acks.then(
+    const chained: Promise<void> = this.acks.then(
       () => committed.then(() => {
         this.handledCount++;
+        // Everything handled so far is counted: an idle session keeps no settled promise chain.
+        if (this.acks === chained) this.acks = RESOLVED;
       }),
     ).catch((err: unknown) => {
       this.log.error({ err }, "a write for this session's stanzas failed");
       this.close("internal-server-error", "storage failed");
     });
+    this.acks = chained;
   }
 
   /** Resolves when every handled stanza so far is counted (durable or delivered). */
@@ -627,7 +630,7 @@ export class C2sConnection implements ClientSession {
     if (!(await this.server.storage.users.exists(this.account!.domain, this.account!.local))) {
       return this.close("not-authorized", "this account no longer exists");
     }
-    const jid = makeJid(this.account!.local, this.account!.domain, resource);
+    const jid = this.account!.withResource(resource);
     this.jid = jid;
     const replaced = this.server.sessions.add(this);
     // RFC 6120 §7.7.2.2: Parley lets the new session win and closes the old with <conflict/>.

@@ -283,3 +283,17 @@ describe("properties", () => {
     }));
   });
 });
+
+describe("withResource", () => {
+  test("gives the same full JID as makeJid, normalised, whose bare is the very account it came from", () => {
+    const account = makeJid("Juliet", "Example.COM");
+    const full = account.withResource("Balcony\u00A0 ");
+    assert.ok(full.equals(makeJid("juliet", "example.com", "Balcony\u00A0 ")));
+    assert.equal(full.bare, account);
+    assert.equal(full.resource, makeJid("juliet", "example.com", "Balcony\u00A0 ").resource);
+    // From a full JID it starts again from the account; "" is the account itself.
+    assert.ok(full.withResource("orchard").equals(parseJid("juliet@example.com/orchard")));
+    assert.equal(account.withResource(""), account);
+    assert.throws(() => account.withResource("a".repeat(1024)), JidError);
+  });
+});
