@@ -3,7 +3,7 @@
 // Kysely builds an operation tree, freezes it and walks it into SQL at every call. For the
 // lookups a login makes (the account row, the roster, a module's key, the offline queue) that
 // walk cost more than SQLite's own work on the row: in a login profile on 2026-11-28, Kysely's
-// builder and compiler were about 15% of the event loop, most of it megamorphic tree visiting.
+// frames were about 15% of the event loop's busy time, building and compiling a large part of it.
 // A compiled read keeps the SQL text and where each argument goes, and hands Kysely's executor
 // a finished query, so connections, transactions' mutex and result plugins work as before.
 import { createQueryId, type Compilable, type CompiledQuery, type Kysely } from "kysely";
