@@ -19,7 +19,7 @@ import { parseArgs } from "node:util";
 import { createServerMechanism } from "../protocol/sasl/mechanisms.ts";
 import { deriveScramCredentials, type ScramCredentials } from "../protocol/sasl/scram.ts";
 import type { SaslServerSession } from "../protocol/sasl/types.ts";
-import { generateSelfSigned, serverTlsOptions } from "../server/core/tls.ts";
+import { generateSelfSigned, selectXmppClient, serverTlsOptions } from "../server/core/tls.ts";
 
 const NS_STREAM = "http://etherx.jabber.org/streams";
 const STARTTLS_FEATURES = "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>";
@@ -133,7 +133,7 @@ export async function startFloor(opts: FloorOptions): Promise<FloorServer> {
   const tlsOptions = serverTlsOptions({ [opts.domain]: pair }, opts.domain);
   const floor = { domain: opts.domain, credentials: deriveScramCredentials(opts.password, "SHA-1"), tls: tlsOptions };
   const plain = net.createServer((socket) => new FloorConnection(socket, false, false, floor));
-  const direct = tls.createServer({ ...tlsOptions, ALPNCallback: ({ protocols }) => (protocols.includes("xmpp-client") ? "xmpp-client" : undefined) }, (socket) => new FloorConnection(socket, true, false, floor));
+  const direct = tls.createServer({ ...tlsOptions, ALPNCallback: selectXmppClient }, (socket) => new FloorConnection(socket, true, false, floor));
   await Promise.all([
     new Promise<void>((resolve, reject) => plain.once("error", reject).listen(opts.port, opts.host, resolve)),
     new Promise<void>((resolve, reject) => direct.once("error", reject).listen(opts.tlsPort, opts.host, resolve)),

@@ -27,7 +27,7 @@ import {
   type SaslFailureCondition,
   type ScramHash,
 } from "../../protocol/sasl/index.ts";
-import { serverEndPoints, serverTlsOptions, type DomainCertificates } from "../core/tls.ts";
+import { selectXmppClient, serverEndPoints, serverTlsOptions, type DomainCertificates } from "../core/tls.ts";
 import { TcpFraming, type TcpFramingOptions, type FramingEvents, type StreamFraming, type TransportKind } from "./framing.ts";
 import { STANZA_KINDS } from "../core/router.ts";
 import type { ClientSession } from "../core/sessions.ts";
@@ -82,17 +82,6 @@ const NO_ELEMENTS = Object.freeze([]) as unknown as Element[];
 const NO_STRINGS: readonly string[] = Object.freeze([]);
 const NO_FUNCTIONS: readonly never[] = Object.freeze([]);
 const RESOLVED: Promise<void> = Promise.resolve();
-
-/**
- * XEP-0368 ALPN for Direct TLS: "xmpp-client" when the client offers it, a no_application_protocol
- * alert when it offers only others, nothing when it sends no ALPN — what ALPNProtocols:
- * ["xmpp-client"] does, without ALPNProtocols' per-socket copy of the protocol list: a 12-byte
- * slice of Node's 8 KiB Buffer pool in every TLSSocket's _tlsOptions, which pinned about 0.3
- * pool slabs (2.5 KiB) per idle Direct TLS connection.
- */
-function selectXmppClient({ protocols }: { protocols: string[] }): string | undefined {
-  return protocols.includes("xmpp-client") ? "xmpp-client" : undefined;
-}
 
 /** Counts authentication failures per IP across connections, so reconnecting does not reset them. */
 export class AuthFailures {
