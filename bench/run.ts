@@ -27,6 +27,8 @@ const OPTIONS = {
   "idle-wait": { type: "string", default: "30" },
   concurrency: { type: "string", default: "32" },
   "chat-clients": { type: "string", default: "200" },
+  /** Which chat variants run: archive (each server's default) and no-store (XEP-0334's hint). */
+  "chat-variants": { type: "string", default: "archive,no-store" },
   rate: { type: "string", default: "10000" },
   "fixed-duration": { type: "string", default: "10" },
   "step-duration": { type: "string", default: "5" },
@@ -113,7 +115,7 @@ async function main(): Promise<number> {
         target,
         "chat",
         [
-          ...common, "--clients", values["chat-clients"], "--fixed-rate", "--find-max", "--rate", values.rate,
+          ...common, "--clients", values["chat-clients"], "--variants", values["chat-variants"], "--fixed-rate", "--find-max", "--rate", values.rate,
           "--fixed-duration", values["fixed-duration"], "--duration", values["step-duration"],
           "--start-rate", values["start-rate"], "--factor", values.factor, "--max-rate", values["max-rate"],
         ],
