@@ -237,12 +237,16 @@ export function buildPrefs(prefs: MamPrefs): Element {
 export async function archivedByPrefs(prefs: MamPrefs, peer: Jid, inRoster: (bare: string) => boolean | Promise<boolean>): Promise<boolean> {
   const full = peer.toString();
   const bare = peer.bare.toString();
-  const listed = (list: string[]) => list.some((j) => j === full || j === bare);
-  if (listed(prefs.never)) return false;
-  if (listed(prefs.always)) return true;
+  if (listedIn(prefs.never, full, bare)) return false;
+  if (listedIn(prefs.always, full, bare)) return true;
   if (prefs.default === "always") return true;
   if (prefs.default === "never") return false;
   return inRoster(bare);
+}
+
+function listedIn(list: readonly string[], full: string, bare: string): boolean {
+  for (const j of list) if (j === full || j === bare) return true;
+  return false;
 }
 
 // ---- stanza-ids (XEP-0359) -------------------------------------------------------------------
@@ -276,8 +280,17 @@ export interface StorageHints {
 }
 
 export function storageHints(stanza: Element): StorageHints {
-  const has = (name: string) => stanza.getChild(name, NS.hints) !== undefined;
-  return { noStore: has("no-store"), noPermanentStore: has("no-permanent-store"), store: has("store") };
+  // One pass over the children, and no closure: this runs for every message archived. (Under
+  // tsx, which keeps function names, a named inner closure costs a defineProperty per call.)
+  const hints: StorageHints = { noStore: false, noPermanentStore: false, store: false };
+  for (const child of stanza.children) {
+    if (typeof child === "string" || child.getNS() !== NS.hints) continue;
+    const name = child.getName();
+    if (name === "no-store") hints.noStore = true;
+    else if (name === "no-permanent-store") hints.noPermanentStore = true;
+    else if (name === "store") hints.store = true;
+  }
+  return hints;
 }
 
 /**

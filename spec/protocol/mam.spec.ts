@@ -209,4 +209,6 @@ test("content worth storing: anything but chat states, hints, ids, thread, delay
   }
   assert.deepEqual(storageHints(msg(xml("no-permanent-store", { xmlns: NS.hints }))), { noStore: false, noPermanentStore: true, store: false });
   assert.deepEqual(storageHints(msg(xml("store", { xmlns: NS.hints }), xml("no-store", { xmlns: NS.hints }))), { noStore: true, noPermanentStore: false, store: true });
+  // Only XEP-0334's namespace counts: a <no-store/> of another namespace is just a payload.
+  assert.deepEqual(storageHints(msg(xml("no-store", { xmlns: "urn:example:other" }))), { noStore: false, noPermanentStore: false, store: false });
 });
