@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -40,6 +40,31 @@ describe("SQLite storage with its writer thread", () => {
       await storage.migrate();
       await storage.writer.write({ kind: "archive", entries: [archived("example.org", "juliet", "m")] });
       assert.notEqual(await storage.archive.get("example.org", "juliet", idOf("example.org", "m")), null);
+    } finally {
+      await storage.close();
+    }
+  });
+
+  test("the writer thread runs below the event loop's priority, so delivery gets a shared core first (Linux)", { skip: !existsSync("/proc/thread-self") }, async () => {
+    const niceOfThreads = (): Map<number, number> => {
+      const nice = new Map<number, number>();
+      for (const tid of readdirSync("/proc/self/task")) {
+        // Fields after "(comm)": state is field 3, nice field 19.
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+        nice.set(Number(tid), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]));
+      }
+      return nice;
+    };
+    const before = niceOfThreads();
+    const main = before.get(process.pid)!;
+    const storage = await openDatabase(join(dir, "priority.sqlite"), { writer: { maxDelayMs: 0 } });
+    try {
+      await storage.migrate();
+      await storage.writer.write({ kind: "archive", entries: [archived("example.org", "juliet", "nice")] });
+      const after = niceOfThreads();
+      const lowered = [...after].filter(([tid, nice]) => !before.has(tid) && nice === Math.max(10, main));
+      assert.equal(lowered.length, 1, `one new thread at nice ${Math.max(10, main)}: ${JSON.stringify([...after])}`);
+      assert.equal(after.get(process.pid), main, "the event loop keeps its priority");
     } finally {
       await storage.close();
     }
