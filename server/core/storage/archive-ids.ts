@@ -34,11 +34,22 @@ export const MAX_ARCHIVE_ID_TIME = 32 ** TIME_CHARS - 1;
 
 /** The millisecond an archive id was made in (its first 10 characters); NaN for a string that is not an archive id. */
 export function timeOfArchiveId(id: string): number {
-  if (!ARCHIVE_ID_PATTERN.test(id)) return NaN;
+  // Checked and decoded in one pass with a table (every archived row is checked, on both threads).
+  if (id.length !== ID_CHARS) return NaN;
   let ms = 0;
-  for (let i = 0; i < TIME_CHARS; i++) ms = ms * 32 + ALPHABET.indexOf(id[i]!);
+  for (let i = 0; i < ID_CHARS; i++) {
+    const code = id.charCodeAt(i);
+    const digit = code < 128 ? DIGIT[code]! : -1;
+    if (digit < 0) return NaN;
+    if (i < TIME_CHARS) ms = ms * 32 + digit;
+  }
   return ms;
 }
+
+const ID_CHARS = TIME_CHARS + 2 * HALF_CHARS;
+/** Each ASCII code's value in ALPHABET, -1 for a character that is not in it. */
+const DIGIT = new Int8Array(128).fill(-1);
+for (let i = 0; i < ALPHABET.length; i++) DIGIT[ALPHABET.charCodeAt(i)] = i;
 
 /** Whether `id` is an archive id made in the millisecond `ts`: the contract of every archived row. */
 export function isArchiveStamp(id: string, ts: number): boolean {

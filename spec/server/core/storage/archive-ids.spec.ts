@@ -61,6 +61,19 @@ test("an id's first 10 characters give back the millisecond handed out with it",
   }
 });
 
+test("a string is read as an archive id exactly when it matches ARCHIVE_ID_PATTERN", () => {
+  // Strings of 26 characters near the alphabet (its letters, the four left out, upper case and
+  // beyond ASCII), so that both answers come up often.
+  const near = fc.constantFrom(..."0123456789abcdefghjkmnpqrstvwxyzilouAZ-\u00e9\u0430");
+  fc.assert(
+    fc.property(fc.array(near, { minLength: 24, maxLength: 28 }), fc.boolean(), (chars, clean) => {
+      const id = (clean ? chars.filter((c) => /[0-9a-hjkmnp-tv-z]/.test(c)) : chars).join("").padEnd(26, "0").slice(0, clean ? 26 : undefined);
+      assert.equal(Number.isNaN(timeOfArchiveId(id)), !ARCHIVE_ID_PATTERN.test(id), id);
+    }),
+    { numRuns: 2000 },
+  );
+});
+
 test("the first and last ids of a millisecond bound every id made in it, and no other", () => {
   fc.assert(
     fc.property(fc.integer({ min: 1, max: MAX_ARCHIVE_ID_TIME - 1 }), fc.integer({ min: 1, max: 50 }), (ms, n) => {
