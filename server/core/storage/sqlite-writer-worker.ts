@@ -199,18 +199,10 @@ function lowerPriority(): void {
   try {
     // "<pid>/task/<tid>"; setpriority(2) given a thread id sets that thread's nice value only.
     const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
-    if (Number.isInteger(tid) && tid > 0) setPriority(tid, Math.max(WRITER_NICE, niceOf(tid)));
+    // A process started at a higher nice value keeps it.
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, Math.max(WRITER_NICE, getPriority(tid)));
   } catch {
     // Not Linux, or not allowed: the thread keeps the process's priority.
-  }
-}
-
-/** The thread's current nice value (a process started with a higher one keeps it). */
-function niceOf(tid: number): number {
-  try {
-    return getPriority(tid);
-  } catch {
-    return 0;
   }
 }
 
