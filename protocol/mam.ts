@@ -253,14 +253,23 @@ function listedIn(list: readonly string[], full: string, bare: string): boolean 
 
 /** Removes every <stanza-id/> claiming to be by `by` (§4: a client or peer cannot set it). */
 export function stripStanzaIds(stanza: Element, by: string): void {
-  stanza.children = stanza.children.filter(
-    (c) => typeof c === "string" || !(c.getName() === "stanza-id" && c.getNS() === NS.sid && c.attrs.by === by),
-  );
+  // Runs on every message, in both directions, and almost never finds one: nothing is copied then.
+  const children = stanza.children;
+  let kept: typeof children | null = null;
+  for (let i = 0; i < children.length; i++) {
+    const c = children[i]!;
+    const spoof = typeof c !== "string" && c.attrs.by === by && c.getName() === "stanza-id" && c.getNS() === NS.sid;
+    if (spoof) kept ??= children.slice(0, i);
+    else kept?.push(c);
+  }
+  if (kept) stanza.children = kept;
 }
 
 /** Adds <stanza-id xmlns="urn:xmpp:sid:0" id by/> (XEP-0313 §3.5). */
 export function addStanzaId(stanza: Element, id: string, by: string): void {
-  stanza.append(xml("stanza-id", { xmlns: NS.sid, id, by }));
+  // The Element itself rather than xml(), which also deletes two JSX props from the attributes
+  // and converts each with toString: this runs for each archived copy.
+  stanza.cnode(new Element("stanza-id", { xmlns: NS.sid, id, by }));
 }
 
 /** The id of the <stanza-id/> by `by`, if the stanza carries one. */

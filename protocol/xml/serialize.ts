@@ -22,20 +22,43 @@ const ATTR_MAP: Record<string, string> = {
   "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\t": "&#9;", "\n": "&#10;", "\r": "&#13;",
 };
 
+/**
+ * Whether `s` can be written as it is: no character XML cannot carry and none that must be
+ * escaped (`attr` adds the quote and the whitespace a parser would normalise in a value). Most
+ * strings of a stanza are short and plain, and a scan of their char codes costs a fraction of
+ * running the two regular expressions below on them.
+ */
+function plain(s: string, attr: boolean): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20) {
+      if (c === 0x0a || c === 0x09 ? attr : true) return false;
+    } else if (c <= 0x3e) {
+      if (c === 0x26 || c === 0x3c || c === 0x3e || (c === 0x22 && attr)) return false;
+    } else if (c >= 0xd800 && (c <= 0xdfff || c >= 0xfffe)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 export function escapeText(s: string): string {
+  if (plain(s, false)) return s;
   s = clean(s);
   return TEXT_SPECIAL.test(s) ? s.replace(/[&<>\r]/g, (c) => TEXT_MAP[c]) : s;
 }
 
 export function escapeAttr(s: string): string {
+  if (plain(s, true)) return s;
   s = clean(s);
   return ATTR_SPECIAL.test(s) ? s.replace(/[&<>"\t\n\r]/g, (c) => ATTR_MAP[c]) : s;
 }
 
-function openTag(el: Element): string {
-  let out = "<" + el.name;
-  const attrs = el.attrs;
+/** The attributes as they go in an opening tag, each with its leading space; `skip` is left out. */
+function attrsText(attrs: Readonly<Record<string, unknown>>, skip: string | undefined): string {
+  let out = "";
   for (const k in attrs) {
+    if (k === skip) continue;
     const v = attrs[k];
     if (v === undefined || v === null) continue;
     out += " " + k + '="' + escapeAttr(String(v)) + '"';
@@ -43,46 +66,42 @@ function openTag(el: Element): string {
   return out;
 }
 
-function write(node: Node, out: string[]): void {
-  if (typeof node === "string") {
-    out.push(escapeText(node));
-    return;
-  }
-  const tag = openTag(node);
-  const children = node.children;
-  if (children.length === 0) {
-    out.push(tag + "/>");
-    return;
-  }
-  out.push(tag + ">");
-  for (const c of children) write(c, out);
-  out.push("</" + node.name + ">");
+// One string built by concatenation; V8 flattens it once, when it is written out.
+function write(node: Node): string {
+  return typeof node === "string" ? escapeText(node) : writeElement(node, attrsText(node.attrs, undefined));
+}
+
+function writeElement(el: Element, attrs: string): string {
+  const children = el.children;
+  if (children.length === 0) return "<" + el.name + attrs + "/>";
+  let out = "<" + el.name + attrs + ">";
+  for (let i = 0; i < children.length; i++) out += write(children[i]!);
+  return out + "</" + el.name + ">";
 }
 
 /** The element and its descendants as XML text. */
 export function serialize(el: Element): string {
-  const out: string[] = [];
-  write(el, out);
-  return out.join("");
+  return write(el);
+}
+
+/**
+ * The element as serialize() writes it, but with `attrs` on its own tag instead of its
+ * attributes (standalone.ts: a stored stanza's namespace declarations). The element is not changed.
+ */
+export function serializeWithAttrs(el: Element, attrs: Readonly<Record<string, string | undefined>>): string {
+  return writeElement(el, attrsText(attrs, undefined));
 }
 
 /**
  * A stanza as it goes out on a stream whose default namespace is `streamNs`: an xmlns equal to
  * the stream's own is left out (RFC 6120 §4.8.3), and a jabber:client/jabber:server default is
  * rewritten for the stream it travels on, as servers do when they route between c2s and s2s.
+ * The element is not changed (deleting an attribute would also slow every later read of it).
  */
 export function serializeForStream(el: Element, streamNs: string): string {
   const ns = el.attrs.xmlns;
   if (ns === undefined || (ns !== streamNs && ns !== "jabber:client" && ns !== "jabber:server")) return serialize(el);
-  const out: string[] = [];
-  const saved = ns;
-  delete el.attrs.xmlns;
-  try {
-    write(el, out);
-  } finally {
-    el.attrs.xmlns = saved;
-  }
-  return out.join("");
+  return writeElement(el, attrsText(el.attrs, "xmlns"));
 }
 
 /** The opening tag of a stream (RFC 6120 §4.7), with the declaration and the stream prefix. */

@@ -1,8 +1,8 @@
 // One element as XML text that parses on its own (RFC 6120 §4.8 namespaces, XML Namespaces 1.0):
 // for what Parley stores as text (archived and offline stanzas, vCards) and reads back.
-import { Element, clone } from "./element.ts";
+import type { Element } from "./element.ts";
 import { XmlStreamParser } from "./parser.ts";
-import { serialize } from "./serialize.ts";
+import { serializeWithAttrs } from "./serialize.ts";
 
 const STREAM_NS = "http://etherx.jabber.org/streams";
 
@@ -12,15 +12,16 @@ const STREAM_NS = "http://etherx.jabber.org/streams";
  * The element itself is not changed.
  */
 export function standaloneXml(el: Element, defaultNs: string, opts: { force?: boolean; replace?: readonly string[] } = {}): string {
-  const copy = clone(el);
-  const current = copy.attrs.xmlns;
-  if (opts.force || current === undefined || opts.replace?.includes(current)) copy.attrs.xmlns = defaultNs;
+  // Only the element's own tag differs from serialize(el): its attributes are copied, the tree is not.
+  const attrs: Record<string, string | undefined> = { ...el.attrs };
+  const current = attrs.xmlns;
+  if (opts.force || current === undefined || opts.replace?.includes(current)) attrs.xmlns = defaultNs;
   for (let ancestor = el.parent; ancestor; ancestor = ancestor.parent) {
-    for (const [name, value] of Object.entries(ancestor.attrs)) {
-      if (name.startsWith("xmlns:") && !(name in copy.attrs)) copy.attrs[name] = value;
+    for (const name in ancestor.attrs) {
+      if (name.startsWith("xmlns:") && !(name in attrs)) attrs[name] = ancestor.attrs[name];
     }
   }
-  return serialize(copy);
+  return serializeWithAttrs(el, attrs);
 }
 
 /** Parses text holding exactly one element with Parley's strict parser; null otherwise. */

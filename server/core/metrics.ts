@@ -190,15 +190,25 @@ export const storageBatchOperations = metrics.histogram(
 );
 export const storageBatchFailures = metrics.counter("parley_storage_batch_failures_total", "Storage batches whose commit failed.");
 
-/** Label sets made once per value (the counters cache the key of a frozen label set). */
-const labelSets = new Map<string, Labels>();
+/**
+ * Label sets made once per value (the counters cache the key of a frozen label set), found by
+ * name and then value: no key string is built for the lookup, which runs several times a stanza.
+ */
+const labelSets = new Map<string, Map<string, Labels>>();
+let labelSetCount = 0;
 export function labelsOf(name: string, value: string): Labels {
-  const key = `${name}\u0000${value}`;
-  let labels = labelSets.get(key);
+  let byValue = labelSets.get(name);
+  if (!byValue) labelSets.set(name, (byValue = new Map()));
+  let labels = byValue.get(value);
   if (!labels) {
-    if (labelSets.size >= 1000) labelSets.clear(); // bounded: values come from a fixed vocabulary in practice
+    // Bounded: values come from a fixed vocabulary in practice.
+    if (labelSetCount >= 1000) {
+      for (const values of labelSets.values()) values.clear();
+      labelSetCount = 0;
+    }
     labels = Object.freeze({ [name]: value });
-    labelSets.set(key, labels);
+    byValue.set(value, labels);
+    labelSetCount++;
   }
   return labels;
 }
