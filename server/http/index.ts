@@ -18,7 +18,7 @@ import https from "node:https";
 import type net from "node:net";
 import type { Duplex } from "node:stream";
 import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
-import { serverTlsOptions, type DomainCertificates } from "../core/tls.ts";
+import { serverEndPoints, serverTlsOptions, type DomainCertificates } from "../core/tls.ts";
 import { MetricsRegistry, metrics as processMetrics } from "../core/metrics.ts";
 import type { HttpConfig } from "../core/config.ts";
 import type { Server, Transport } from "../core/server.ts";
@@ -143,7 +143,7 @@ export class HttpTransport implements Transport {
     this.defineMetrics();
     this.router.register("/health", (req, res) => this.health(req, res));
     this.router.register("/metrics", (req, res, ctx) => this.metrics(req, res, ctx));
-    this.websocket = this.config.websocket ? new WebSocketTransport(server) : null;
+    this.websocket = this.config.websocket ? new WebSocketTransport(server, serverEndPoints(this.certificates, server.hosts[0])) : null;
     const bosh = this.config.bosh ? new BoshTransport(server, { maxWait: this.config.boshMaxWait, inactivity: this.config.boshInactivity }) : null;
     this.bosh = bosh;
     if (bosh) this.router.register(BOSH_PATH, (req, res, ctx) => bosh.handle(req, res, ctx), { maxBodyBytes: bosh.maxBodyBytes });

@@ -15,11 +15,13 @@ import { WebSocketServer, WebSocket, type RawData } from "ws";
 import { xml, type Element } from "../../protocol/xml/element.ts";
 import { serialize } from "../../protocol/xml/serialize.ts";
 import { NS } from "../../protocol/ns.ts";
-import { channelBindingData } from "../core/tls.ts";
+import { serverChannelBindings } from "../core/tls.ts";
 import type { Server, Transport } from "../core/server.ts";
 import type { Logger } from "../core/log.ts";
 import { C2sConnection, CLOSE_GRACE_MS, authFailuresOf, type AuthFailures, type ConnectionHost } from "./c2s.ts";
 import { isLoopback, parseOneElement, serializeStandalone, type FramingEvents, type StreamFraming, type StreamOpenAttrs } from "./framing.ts";
+
+type ServerEndPoint = (servername: string | false | undefined) => Buffer | undefined;
 
 export const FRAMING_NS = "urn:ietf:params:xml:ns:xmpp-framing";
 export const WEBSOCKET_PATH = "/xmpp-websocket";
@@ -42,6 +44,8 @@ export class WebSocketFraming implements StreamFraming {
     readonly secure: boolean,
     private readonly tlsSocket: tls.TLSSocket | null,
     private readonly limits: WsLimits,
+    /** The tls-server-end-point data of the certificate the TLS socket got, by its SNI name. */
+    private readonly serverEndPoint: ServerEndPoint = () => undefined,
   ) {
     this.closedPromise = new Promise((resolve) => ws.once("close", () => resolve()));
   }
@@ -89,7 +93,11 @@ export class WebSocketFraming implements StreamFraming {
 
   channelBindings(): Record<string, Buffer> {
     if (!this.tlsSocket) return {};
-    return (this.bindings ??= channelBindingData(this.tlsSocket) as Record<string, Buffer>);
+    // Node sets `servername` on a server's TLS socket (the SNI name, or false); @types/node omits it.
+    const socket = this.tlsSocket as tls.TLSSocket & { servername?: string | false };
+    // The end point comes from the HTTPS listener's certificates, hashed once (tls.ts
+    // serverEndPoints), not from this socket's certificate, hashed again for each connection.
+    return (this.bindings ??= serverChannelBindings(socket, this.serverEndPoint(socket.servername)) as Record<string, Buffer>);
   }
 
   forgetChannelBindings(): void {
@@ -146,7 +154,11 @@ export class WebSocketTransport implements Transport, ConnectionHost {
   readonly log: Logger;
   private readonly wss: WebSocketServer;
 
-  constructor(private readonly server: Server) {
+  constructor(
+    private readonly server: Server,
+    /** For connections over the HTTPS listener: tls.ts serverEndPoints of its certificates. */
+    private readonly serverEndPoint: ServerEndPoint = () => undefined,
+  ) {
     this.log = server.log.child({ part: "websocket" });
     this.authFailures = authFailuresOf(server);
     const limits = server.config.limits;
@@ -173,7 +185,7 @@ export class WebSocketTransport implements Transport, ConnectionHost {
       const tlsSocket = req.socket instanceof tls.TLSSocket ? req.socket : null;
       const secure = secureHttp || isLoopback(remoteAddress) || this.server.config.http.behindTls;
       const limits = this.server.config.limits;
-      const framing = new WebSocketFraming(ws, remoteAddress, secure, tlsSocket, { maxStanzaSize: limits.maxStanzaSize, maxDepth: limits.maxDepth });
+      const framing = new WebSocketFraming(ws, remoteAddress, secure, tlsSocket, { maxStanzaSize: limits.maxStanzaSize, maxDepth: limits.maxDepth }, this.serverEndPoint);
       const conn = new C2sConnection(this.server, framing, this);
       this.connections.add(conn);
     });
