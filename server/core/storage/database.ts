@@ -126,6 +126,8 @@ export async function openDatabase(url: string, opts: OpenOptions = {}): Promise
     await db.destroy();
     throw error;
   }
+  // PostgreSQL keeps the writer's 5 ms batches: at a fixed 3,000 archived msgs/s, 20 ms ones left
+  // Parley's CPU as it was (67-69%) and doubled the chat's p99 (35-57 ms -> 100-128 ms; session 7).
   return makeStorage(db, "postgres", now, new GroupCommitWriter(db, opts.writer), () => migratePostgres(db));
 }
 
