@@ -454,15 +454,20 @@ export function serverEndPoints(certs: DomainCertificates, defaultHost: string):
 }
 
 /**
- * XEP-0368 ALPN for Direct TLS: "xmpp-client" when the client offers it, a no_application_protocol
- * alert when it offers only others, nothing when it sends no ALPN — what ALPNProtocols:
- * ["xmpp-client"] does, without ALPNProtocols' per-socket copy of the protocol list: a 12-byte
- * slice of Node's 8 KiB Buffer pool in every TLSSocket's _tlsOptions, which pinned about 0.3
- * pool slabs (2.5 KiB) per idle Direct TLS connection.
+ * XEP-0368 ALPN for a Direct TLS listener (tls.createServer's ALPNCallback): `protocol` when the
+ * peer offers it, a no_application_protocol alert when it offers only others, nothing when it
+ * sends no ALPN — what ALPNProtocols: [protocol] does, without ALPNProtocols' per-socket copy of
+ * the protocol list: a slice of Node's 8 KiB Buffer pool in every TLSSocket's _tlsOptions, which
+ * pinned about 0.3 pool slabs (2.5 KiB) per idle Direct TLS connection.
  */
-export function selectXmppClient({ protocols }: { protocols: string[] }): string | undefined {
-  return protocols.includes("xmpp-client") ? "xmpp-client" : undefined;
+function alpnSelector(protocol: string): (offer: { protocols: string[] }) => string | undefined {
+  return ({ protocols }) => (protocols.includes(protocol) ? protocol : undefined);
 }
+
+/** Direct TLS for clients (XEP-0368 §2). */
+export const selectXmppClient = alpnSelector("xmpp-client");
+/** Direct TLS between servers (XEP-0368 §2). */
+export const selectXmppServer = alpnSelector("xmpp-server");
 
 /**
  * Options for tls.createServer (Direct TLS, XEP-0368) and for `new tls.TLSSocket(socket,

@@ -11,7 +11,7 @@ import tls from "node:tls";
 import type { SecureContext } from "node:tls";
 import type { Element } from "../../../protocol/xml/element.ts";
 import { errorReply, StanzaError } from "../../../protocol/errors.ts";
-import { sniCallback, type CertificatePair, type DomainCertificates } from "../../core/tls.ts";
+import { selectXmppServer, sniCallback, type CertificatePair, type DomainCertificates } from "../../core/tls.ts";
 import type { StanzaEvent } from "../../core/router.ts";
 import type { Server, Transport } from "../../core/server.ts";
 import { ConfigError, type LimitsConfig, type S2sConfig } from "../../core/config.ts";
@@ -306,7 +306,7 @@ export class S2sTransport implements Transport, S2sManager {
       this.listeners.push(plain);
       this.ports.push((plain.address() as net.AddressInfo).port);
       if (c.directTlsPort !== null) {
-        const direct = tls.createServer({ ...this.serverTlsOptions(), ALPNProtocols: ["xmpp-server"] }, (socket) => this.accept(socket, true));
+        const direct = tls.createServer({ ...this.serverTlsOptions(), ALPNCallback: selectXmppServer }, (socket) => this.accept(socket, true));
         await listen(direct, host, c.directTlsPort);
         this.listeners.push(direct);
         this.ports.push((direct.address() as net.AddressInfo).port);

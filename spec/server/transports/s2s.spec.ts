@@ -2,6 +2,7 @@
 // over STARTTLS with self-signed certificates): what users on either side see.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import tls from "node:tls";
 import { xml, type Element } from "../../../protocol/xml/element.ts";
 import { NS } from "../../../protocol/ns.ts";
 import { capsVer } from "../../../protocol/caps.ts";
@@ -197,6 +198,22 @@ describe("Direct TLS, several addresses, queued order and idle streams", () => {
     assert.deepEqual(got, Array.from({ length: 30 }, (_, i) => `n${i}`));
     const inbound = [...s2sOf(q).inbound].find((st) => st.methods.has("p.localhost"));
     assert.ok(inbound?.secure, "the stream is encrypted");
+  });
+
+  test("the Direct TLS listener (XEP-0368) chooses ALPN xmpp-server when offered, serves a peer without ALPN, refuses one offering only others", async () => {
+    const handshake = (ALPNProtocols?: string[]) =>
+      new Promise<{ protocol: string | false | null } | { error: string }>((resolve) => {
+        const socket = tls.connect({ host: "127.0.0.32", port: q.s2sPorts[1]!, servername: "q.localhost", rejectUnauthorized: false, ...(ALPNProtocols ? { ALPNProtocols } : {}) });
+        socket.once("secureConnect", () => {
+          resolve({ protocol: socket.alpnProtocol ?? null });
+          socket.destroy();
+        });
+        socket.once("error", (e: Error & { code?: string }) => resolve({ error: e.code ?? e.message }));
+      });
+    assert.deepEqual(await handshake(["xmpp-client", "xmpp-server"]), { protocol: "xmpp-server" });
+    assert.deepEqual(await handshake(), { protocol: false });
+    const refused = await handshake(["xmpp-client"]);
+    assert.ok("error" in refused && /NO_APPLICATION_PROTOCOL/i.test(refused.error), JSON.stringify(refused));
   });
 
   test("an idle stream is closed, and the next stanza opens a new one", async () => {
