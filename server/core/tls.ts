@@ -438,7 +438,13 @@ function forServerName<T>(byHost: ReadonlyMap<string, T>, servername: string | f
  * once. Reading it from each socket (`getCertificate()` parses the certificate and hashes it
  * three times) cost about 37 µs a login.
  */
-export function serverEndPoints(certs: DomainCertificates, defaultHost: string): (servername: string | false | undefined) => Buffer | undefined {
+/** tls-server-end-point data by the SNI name a server socket was asked for (serverEndPoints). */
+export type ServerEndPoint = (servername: string | false | undefined) => Buffer | undefined;
+
+/** Node sets `servername` on a server's TLS socket (the SNI name it was asked for, or false); @types/node omits it. */
+export type SniSocket = TLSSocket & { servername?: string | false };
+
+export function serverEndPoints(certs: DomainCertificates, defaultHost: string): ServerEndPoint {
   const byPem = new Map<string, Buffer | null>();
   const byHost = new Map<string, Buffer | null>();
   for (const [host, pair] of Object.entries(certs)) {

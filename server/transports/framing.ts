@@ -13,7 +13,7 @@ import { XmlStreamParser, type StreamHandlers, type StreamHeader, type XmlStream
 import { serializeForStream, streamHeader, STREAM_FOOTER, serialize } from "../../protocol/xml/serialize.ts";
 import { NS } from "../../protocol/ns.ts";
 import type { StreamErrorCondition } from "../../protocol/errors.ts";
-import { serverChannelBindings } from "../core/tls.ts";
+import { serverChannelBindings, type ServerEndPoint, type SniSocket } from "../core/tls.ts";
 
 export type TransportKind = "tcp" | "websocket" | "bosh";
 
@@ -81,7 +81,7 @@ export interface TcpFramingOptions {
   maxDepth: number;
   tlsOptions: tls.TlsOptions;
   /** The tls-server-end-point data of the certificate a TLS socket got, by its SNI name (tls.ts serverEndPoints). */
-  serverEndPoint(servername: string | false | undefined): Buffer | undefined;
+  serverEndPoint: ServerEndPoint;
   graceMs: number;
 }
 
@@ -93,9 +93,6 @@ export interface TcpFramingOptions {
  * (delivery stalls of seconds and a heap full of buffered strings at 3x overload, 2026-11-28).
  */
 const FLUSH_BYTES = 16 * 1024;
-
-/** Node sets `servername` on a server's TLS socket (the SNI name it was asked for, or false); @types/node omits it. */
-type SniSocket = tls.TLSSocket & { servername?: string | false };
 
 export class TcpFraming implements StreamFraming {
   readonly kind = "tcp" as const;

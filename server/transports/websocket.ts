@@ -15,13 +15,11 @@ import { WebSocketServer, WebSocket, type RawData } from "ws";
 import { xml, type Element } from "../../protocol/xml/element.ts";
 import { serialize } from "../../protocol/xml/serialize.ts";
 import { NS } from "../../protocol/ns.ts";
-import { serverChannelBindings } from "../core/tls.ts";
+import { serverChannelBindings, type ServerEndPoint, type SniSocket } from "../core/tls.ts";
 import type { Server, Transport } from "../core/server.ts";
 import type { Logger } from "../core/log.ts";
 import { C2sConnection, CLOSE_GRACE_MS, authFailuresOf, type AuthFailures, type ConnectionHost } from "./c2s.ts";
 import { isLoopback, parseOneElement, serializeStandalone, type FramingEvents, type StreamFraming, type StreamOpenAttrs } from "./framing.ts";
-
-type ServerEndPoint = (servername: string | false | undefined) => Buffer | undefined;
 
 export const FRAMING_NS = "urn:ietf:params:xml:ns:xmpp-framing";
 export const WEBSOCKET_PATH = "/xmpp-websocket";
@@ -93,8 +91,7 @@ export class WebSocketFraming implements StreamFraming {
 
   channelBindings(): Record<string, Buffer> {
     if (!this.tlsSocket) return {};
-    // Node sets `servername` on a server's TLS socket (the SNI name, or false); @types/node omits it.
-    const socket = this.tlsSocket as tls.TLSSocket & { servername?: string | false };
+    const socket = this.tlsSocket as SniSocket;
     // The end point comes from the HTTPS listener's certificates, hashed once (tls.ts
     // serverEndPoints), not from this socket's certificate, hashed again for each connection.
     return (this.bindings ??= serverChannelBindings(socket, this.serverEndPoint(socket.servername)) as Record<string, Buffer>);

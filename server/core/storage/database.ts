@@ -85,8 +85,8 @@ export function parseDatabaseUrl(url: string): DatabaseLocation {
  * different index pages, so the CPU a row costs falls as batches grow: 25 µs at 100 rows a
  * commit, 17 µs at 400 (bench/ANALYSIS.md, session 6). Together with the writer thread's lower
  * priority (sqlite-writer-worker.ts), 20 ms rather than 5 took that thread from 34–37% of a core
- * to 27–31% at 8,000 archived messages a second. What waits for a commit is a XEP-0198 acknowledgement or a
- * MAM query, never a delivery.
+ * to 27–31% at 8,000 archived messages a second. What waits for a commit is a XEP-0198
+ * acknowledgement or a MAM query, never a delivery.
  */
 const SQLITE_GROUP_COMMIT_MS = 20;
 
