@@ -1,8 +1,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
-import tls from "node:tls";
 import { startTestServer, type TestServer } from "../../support/server.ts";
+import { alpnHandshake } from "../../support/tls.ts";
 import { SaslFailure } from "../../../conformance/client/client.ts";
 import { xml } from "../../../protocol/xml/element.ts";
 import { NS } from "../../../protocol/ns.ts";
@@ -31,15 +31,7 @@ const HEADER = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:
 
 describe("stream negotiation", () => {
   test("Direct TLS (XEP-0368): ALPN xmpp-client is chosen when offered, a client without ALPN is served, one offering only other protocols is refused", async () => {
-    const handshake = (ALPNProtocols?: string[]) =>
-      new Promise<{ protocol: string | false | null } | { error: string }>((resolve) => {
-        const socket = tls.connect({ host: "127.0.0.1", port: t.directTlsPort, servername: "localhost", rejectUnauthorized: false, ...(ALPNProtocols ? { ALPNProtocols } : {}) });
-        socket.once("secureConnect", () => {
-          resolve({ protocol: socket.alpnProtocol ?? null });
-          socket.destroy();
-        });
-        socket.once("error", (e: Error & { code?: string }) => resolve({ error: e.code ?? e.message }));
-      });
+    const handshake = (protocols?: string[]) => alpnHandshake("127.0.0.1", t.directTlsPort, "localhost", protocols);
     assert.deepEqual(await handshake(["h2", "xmpp-client"]), { protocol: "xmpp-client" });
     assert.deepEqual(await handshake(["xmpp-client"]), { protocol: "xmpp-client" });
     assert.deepEqual(await handshake(), { protocol: false });

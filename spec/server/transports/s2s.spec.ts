@@ -2,7 +2,6 @@
 // over STARTTLS with self-signed certificates): what users on either side see.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import tls from "node:tls";
 import { xml, type Element } from "../../../protocol/xml/element.ts";
 import { NS } from "../../../protocol/ns.ts";
 import { capsVer } from "../../../protocol/caps.ts";
@@ -13,6 +12,7 @@ import { accountsOn } from "../../support/accounts.ts";
 import { acknowledgedPush, assertError, isPresence, pushedItem } from "../../support/stanzas.ts";
 import type { S2sTransport } from "../../../server/transports/s2s/index.ts";
 import { TestRoutes, inboundMethods, startFederated } from "./s2s-support.ts";
+import { alpnHandshake } from "../../support/tls.ts";
 
 describe("two Parley servers federating with dialback", () => {
   const routes = new TestRoutes();
@@ -201,15 +201,7 @@ describe("Direct TLS, several addresses, queued order and idle streams", () => {
   });
 
   test("the Direct TLS listener (XEP-0368) chooses ALPN xmpp-server when offered, serves a peer without ALPN, refuses one offering only others", async () => {
-    const handshake = (ALPNProtocols?: string[]) =>
-      new Promise<{ protocol: string | false | null } | { error: string }>((resolve) => {
-        const socket = tls.connect({ host: "127.0.0.32", port: q.s2sPorts[1]!, servername: "q.localhost", rejectUnauthorized: false, ...(ALPNProtocols ? { ALPNProtocols } : {}) });
-        socket.once("secureConnect", () => {
-          resolve({ protocol: socket.alpnProtocol ?? null });
-          socket.destroy();
-        });
-        socket.once("error", (e: Error & { code?: string }) => resolve({ error: e.code ?? e.message }));
-      });
+    const handshake = (protocols?: string[]) => alpnHandshake("127.0.0.32", q.s2sPorts[1]!, "q.localhost", protocols);
     assert.deepEqual(await handshake(["xmpp-client", "xmpp-server"]), { protocol: "xmpp-server" });
     assert.deepEqual(await handshake(), { protocol: false });
     const refused = await handshake(["xmpp-client"]);
