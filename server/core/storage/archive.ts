@@ -135,14 +135,20 @@ export async function insertArchiveEntries(db: Db, entries: readonly ArchiveEntr
       xml: e.xml,
       ts: e.ts,
     }));
-    // Re-archiving a stanza under the id it already has (a resent or rescued copy) is a no-op:
-    // nothing is archived twice.
-    await db
-      .insertInto("archive")
-      .values(rows)
-      .onConflict((oc) => oc.columns(["host", "username", "id"]).doNothing())
-      .execute();
+    await archiveInsert(db, rows).execute();
   }
+}
+
+/**
+ * The insert of archive rows, for both writers: run here, and compiled for the SQLite writer
+ * thread (writer-statements.ts). Re-archiving a stanza under the id it already has (a resent or
+ * rescued copy) is a no-op: nothing is archived twice.
+ */
+export function archiveInsert(db: Db, rows: ArchiveTable[]) {
+  return db
+    .insertInto("archive")
+    .values(rows)
+    .onConflict((oc) => oc.columns(["host", "username", "id"]).doNothing());
 }
 
 export class ArchiveStore {

@@ -40,12 +40,16 @@ export class LastActivityStore {
   }
 }
 
-/** The upsert a batch runs for one logout (writer.ts; the SQLite worker has its own statement). */
+/** The upsert a batch runs for one logout (writer.ts). */
 export async function upsertLastActivity(db: Kysely<Schema>, host: string, username: string, activity: LastActivity): Promise<void> {
-  const fields = { logout_seconds: activity.logoutSeconds, status: activity.status };
-  await db
+  await lastActivityUpsert(db, host, username, activity.logoutSeconds, activity.status).execute();
+}
+
+/** That upsert, run here and compiled for the SQLite writer thread (writer-statements.ts). */
+export function lastActivityUpsert(db: Kysely<Schema>, host: string, username: string, logoutSeconds: number, status: string) {
+  const fields = { logout_seconds: logoutSeconds, status };
+  return db
     .insertInto("last_activity")
     .values({ host, username, ...fields })
-    .onConflict((oc) => oc.columns(["host", "username"]).doUpdateSet(fields))
-    .execute();
+    .onConflict((oc) => oc.columns(["host", "username"]).doUpdateSet(fields));
 }

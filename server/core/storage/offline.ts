@@ -2,7 +2,7 @@
 // messages for an account with no available resource wait here, in arrival order, until a
 // session of the account sends available presence. A per-account quota bounds the queue.
 import type { Kysely } from "kysely";
-import type { Schema } from "./schema.ts";
+import type { OfflineTable, Schema } from "./schema.ts";
 import { compiledRead } from "./compiled.ts";
 
 export interface OfflineEntry {
@@ -42,33 +42,39 @@ const DELETE_CHUNK = 1000;
 /** Inserts entries in order, so their sequence numbers follow the order given. */
 export async function insertOfflineEntries(db: Db, entries: readonly OfflineEntry[]): Promise<void> {
   for (let i = 0; i < entries.length; i += INSERT_CHUNK) {
-    await db
-      .insertInto("offline")
-      .values(entries.slice(i, i + INSERT_CHUNK).map((e) => ({ host: e.host, username: e.username, xml: e.xml, stored_at: e.storedAt })))
-      .execute();
+    await offlineInsert(db, entries.slice(i, i + INSERT_CHUNK).map((e) => ({ host: e.host, username: e.username, xml: e.xml, stored_at: e.storedAt }))).execute();
   }
 }
 
 export async function countOffline(db: Db, host: string, username: string): Promise<number> {
-  const row = await db
+  const row = await offlineCount(db, host, username).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+// The statements of a writer's batch (writer.ts), run here and compiled for the SQLite writer
+// thread (writer-statements.ts).
+
+export function offlineInsert(db: Db, rows: Array<Omit<OfflineTable, "seq">>) {
+  return db.insertInto("offline").values(rows);
+}
+
+export function offlineCount(db: Db, host: string, username: string) {
+  return db
     .selectFrom("offline")
     .select((eb) => eb.fn.countAll<number | string>().as("n"))
     .where("host", "=", host)
-    .where("username", "=", username)
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
+    .where("username", "=", username);
+}
+
+export function offlineDelete(db: Db, host: string, username: string, seqs: readonly number[]) {
+  return db.deleteFrom("offline").where("host", "=", host).where("username", "=", username).where("seq", "in", seqs);
 }
 
 /** Deletes the account's messages with these sequence numbers; returns how many went. */
 export async function deleteOfflineEntries(db: Db, host: string, username: string, seqs: readonly number[]): Promise<number> {
   let deleted = 0;
   for (let i = 0; i < seqs.length; i += DELETE_CHUNK) {
-    const result = await db
-      .deleteFrom("offline")
-      .where("host", "=", host)
-      .where("username", "=", username)
-      .where("seq", "in", seqs.slice(i, i + DELETE_CHUNK))
-      .executeTakeFirst();
+    const result = await offlineDelete(db, host, username, seqs.slice(i, i + DELETE_CHUNK)).executeTakeFirst();
     deleted += Number(result.numDeletedRows ?? 0n);
   }
   return deleted;

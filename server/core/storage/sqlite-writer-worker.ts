@@ -6,7 +6,9 @@
 //
 // One batch is one BEGIN IMMEDIATE … COMMIT, applied in the order writer.ts promises: offline
 // deletions, then offline insertions (each checked against its quota), then archive insertions,
-// then last-activity upserts, each kind in the order written. Statements are prepared once and reused for every batch.
+// then last-activity upserts, each kind in the order written. Statements are prepared once and reused for every batch;
+// their SQL comes with the thread's workerData, compiled from the queries writer.ts runs on the
+// other databases (writer-statements.ts).
 //
 // Checkpoints (copying the WAL back into the database file, with its own fsyncs) are this
 // thread's job too, and come after a batch's answer has been sent rather than inside its COMMIT
@@ -24,6 +26,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import SqliteDatabase from "better-sqlite3";
 import { isArchiveStamp } from "./archive-ids.ts";
 import { ARCHIVE_ROW, LAST_ACTIVITY_ROW, OFFLINE_ROW, type BatchRequest, type ErrorData, type WorkerReply, type WorkerRequest } from "./sqlite-writer-protocol.ts";
+import type { RowStatement, WriterStatements } from "./writer-statements.ts";
 
 interface Statements {
   insertArchive: SqliteDatabase.Statement;
@@ -35,7 +38,7 @@ interface Statements {
 }
 
 const port = parentPort!;
-const { path } = workerData as { path: string };
+const { path, statements: sql } = workerData as { path: string; statements: WriterStatements };
 let database: SqliteDatabase.Database | null = null;
 let statements: Statements | null = null;
 
@@ -85,23 +88,35 @@ function checkpoint(): void {
   }
 }
 
+/**
+ * The parameters of `statement` for the row starting at `at` in `values`, in the order its
+ * placeholders take them (writer-statements.ts); one array per statement, refilled for each row.
+ */
+function binder(statement: RowStatement): (values: readonly unknown[], at: number) => unknown[] {
+  const take = statement.take;
+  const args = new Array<unknown>(take.length);
+  return (values, at) => {
+    for (let k = 0; k < take.length; k++) args[k] = values[at + take[k]!];
+    return args;
+  };
+}
+
 function prepare(db: SqliteDatabase.Database): Statements {
   // Re-archiving a stanza under the id it already has (a resent or rescued copy) is a no-op:
-  // nothing is archived twice (archive.ts insertArchiveEntries).
-  const insertArchive = db.prepare(
-    "insert into archive (host, username, id, with_jid, with_resource, direction, xml, ts) values (?, ?, ?, ?, ?, ?, ?, ?) " +
-      "on conflict (host, username, id) do nothing",
-  );
-  const insertOffline = db.prepare("insert into offline (host, username, xml, stored_at) values (?, ?, ?, ?)");
-  const countOffline = db.prepare("select count(*) from offline where host = ? and username = ?").pluck();
-  const deleteOffline = db.prepare("delete from offline where host = ? and username = ? and seq = ?");
-  const upsertLastActivity = db.prepare(
-    "insert into last_activity (host, username, logout_seconds, status) values (?, ?, ?, ?) " +
-      "on conflict (host, username) do update set logout_seconds = excluded.logout_seconds, status = excluded.status",
-  );
+  // nothing is archived twice (archive.ts archiveInsert).
+  const insertArchive = db.prepare(sql.insertArchive.sql);
+  const insertOffline = db.prepare(sql.insertOffline.sql);
+  const countOffline = db.prepare(sql.countOffline.sql).pluck();
+  const deleteOffline = db.prepare(sql.deleteOffline.sql);
+  const upsertLastActivity = db.prepare(sql.upsertLastActivity.sql);
+  const archiveArgs = binder(sql.insertArchive);
+  const offlineArgs = binder(sql.insertOffline);
+  const countArgs = binder(sql.countOffline);
+  const deleteArgs = binder(sql.deleteOffline);
+  const lastActivityArgs = binder(sql.upsertLastActivity);
 
   const run = (batch: BatchRequest): WorkerReply & { type: "done" } => {
-    for (const [host, username, seqs] of batch.deletes) for (const seq of seqs) deleteOffline.run(host, username, seq);
+    for (const [host, username, seqs] of batch.deletes) for (const seq of seqs) deleteOffline.run(deleteArgs([host, username, seq], 0));
 
     const refused: Array<{ index: number; host: string; username: string; limit: number }> = [];
     // Quota: what an account held before this batch's insertions (read once, when first needed)
@@ -119,7 +134,7 @@ function prepare(db: SqliteDatabase.Database): Statements {
       }
       if (op.limit !== null) {
         for (const [key, a] of adding) {
-          if (!held.has(key)) held.set(key, Number(countOffline.get(a.host, a.username)));
+          if (!held.has(key)) held.set(key, Number(countOffline.get(countArgs([a.host, a.username], 0))));
           if (held.get(key)! + a.n > op.limit) {
             refused.push({ index, host: a.host, username: a.username, limit: op.limit });
             return;
@@ -127,7 +142,7 @@ function prepare(db: SqliteDatabase.Database): Statements {
         }
       }
       for (const [key, a] of adding) if (held.has(key)) held.set(key, held.get(key)! + a.n);
-      for (let i = 0; i < op.rows.length; i += OFFLINE_ROW) insertOffline.run(op.rows[i], op.rows[i + 1], op.rows[i + 2], op.rows[i + 3]);
+      for (let i = 0; i < op.rows.length; i += OFFLINE_ROW) insertOffline.run(offlineArgs(op.rows, i));
     });
 
     const archive = batch.archive;
@@ -138,13 +153,10 @@ function prepare(db: SqliteDatabase.Database): Statements {
       if (typeof id !== "string" || !isArchiveStamp(id, archive[i + 7] as number)) {
         throw new TypeError(`archive entry ${JSON.stringify(id)} has ts ${String(archive[i + 7])}: not an ArchiveIdGenerator id of that millisecond`);
       }
-      insertArchive.run(
-        archive[i], archive[i + 1], archive[i + 2], archive[i + 3],
-        archive[i + 4], archive[i + 5], archive[i + 6], archive[i + 7],
-      );
+      insertArchive.run(archiveArgs(archive, i));
     }
     const logouts = batch.lastActivity;
-    for (let i = 0; i < logouts.length; i += LAST_ACTIVITY_ROW) upsertLastActivity.run(logouts[i], logouts[i + 1], logouts[i + 2], logouts[i + 3]);
+    for (let i = 0; i < logouts.length; i += LAST_ACTIVITY_ROW) upsertLastActivity.run(lastActivityArgs(logouts, i));
     return { type: "done", id: batch.id, refused };
   };
   // IMMEDIATE: take the write lock before the first read (the quota count), so the transaction

@@ -12,6 +12,7 @@
 import { Worker } from "node:worker_threads";
 import { OFFLINE_ROW, type BatchRequest, type ErrorData, type WorkerReply, type WorkerRequest } from "./sqlite-writer-protocol.ts";
 import { OfflineQuotaError } from "./offline.ts";
+import { writerStatements } from "./writer-statements.ts";
 import type { BatchCommitter, WriteOp } from "./writer.ts";
 
 const BOOT = new URL("./sqlite-writer-boot.mjs", import.meta.url);
@@ -113,7 +114,7 @@ export class SqliteWorkerCommitter implements BatchCommitter {
   }
 
   #spawn(): Worker {
-    const worker = new Worker(BOOT, { workerData: { path: this.#path } });
+    const worker = new Worker(BOOT, { workerData: { path: this.#path, statements: writerStatements() } });
     this.#ready = false;
     worker.unref();
     worker.on("message", (reply: WorkerReply) => this.#settle(worker, reply));

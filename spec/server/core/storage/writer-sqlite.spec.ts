@@ -45,6 +45,50 @@ describe("SQLite storage with its writer thread", () => {
     }
   });
 
+  test("the writer thread stores a batch of every kind exactly as the writer of the other databases does", async () => {
+    // The thread's statements are compiled from the queries the other writer runs
+    // (writer-statements.ts): the same writes must leave the same rows, placeholders bound right.
+    const host = "example.org";
+    const write = async (storage: Awaited<ReturnType<typeof openDatabase>>) => {
+      await storage.migrate();
+      const first = archived(host, "juliet", "same");
+      await Promise.all([
+        storage.writer.write({ kind: "archive", entries: [first, archived(host, "juliet", "other")] }),
+        storage.writer.write({ kind: "offline", entries: [offline(host, "romeo", 1), offline(host, "romeo", 2), offline(host, "romeo", 3)], limit: 3 }),
+        storage.writer.write({ kind: "last-activity", host, username: "nurse", activity: { logoutSeconds: 100, status: "first" } }),
+      ]);
+      // The same id again (a resent copy) changes nothing; a fourth offline message is over the
+      // quota; a later logout replaces the first.
+      const [again, over] = await Promise.allSettled([
+        storage.writer.write({ kind: "archive", entries: [{ ...first, xml: "<message id='resent'/>" }] }),
+        storage.writer.write({ kind: "offline", entries: [offline(host, "romeo", 4)], limit: 3 }),
+        storage.writer.write({ kind: "last-activity", host, username: "nurse", activity: { logoutSeconds: 200, status: "later" } }),
+      ]);
+      assert.equal(again.status, "fulfilled");
+      assert.equal(over.status, "rejected");
+      const queued = await storage.offline.list(host, "romeo");
+      await storage.writer.write({ kind: "offline-delete", host, username: "romeo", seqs: [queued[1]!.seq] });
+      return {
+        archive: (await storage.archive.query(host, "juliet", { limit: 10 })).messages.map((m) => [m.id, m.with, m.withResource, m.direction, m.xml, m.ts]),
+        offline: (await storage.offline.list(host, "romeo")).map((m) => [m.xml, m.storedAt]),
+        lastActivity: await storage.lastActivity.get(host, "nurse"),
+      };
+    };
+    const onFile = await openDatabase(join(dir, "same-rows.sqlite"), { writer: { maxDelayMs: 1 } });
+    const inMemory = await openDatabase(":memory:", { writer: { maxDelayMs: 1 } });
+    try {
+      const thread = await write(onFile);
+      assert.deepEqual(thread, await write(inMemory));
+      assert.deepEqual(thread.offline, [["<message id=\"o1\"/>", 1], ["<message id=\"o3\"/>", 3]]);
+      assert.deepEqual(thread.lastActivity, { logoutSeconds: 200, status: "later" });
+      assert.equal(thread.archive.length, 2);
+      assert.ok(!thread.archive.some((row) => String(row[4]).includes("resent")));
+    } finally {
+      await onFile.close();
+      await inMemory.close();
+    }
+  });
+
   test("the writer thread runs below the event loop's priority, so delivery gets a shared core first (Linux)", { skip: !existsSync("/proc/thread-self") }, async (t) => {
     const niceOfThreads = (): Map<number, number> => {
       const nice = new Map<number, number>();
