@@ -432,18 +432,18 @@ function forServerName<T>(byHost: ReadonlyMap<string, T>, servername: string | f
   return byHost.get(defaultHost);
 }
 
-/**
- * RFC 5929 tls-server-end-point data of the certificate a server socket was given, by the SNI
- * name it asked for (the certificate sniCallback chose): one hash per certificate, made here
- * once. Reading it from each socket (`getCertificate()` parses the certificate and hashes it
- * three times) cost about 37 µs a login.
- */
 /** tls-server-end-point data by the SNI name a server socket was asked for (serverEndPoints). */
 export type ServerEndPoint = (servername: string | false | undefined) => Buffer | undefined;
 
 /** Node sets `servername` on a server's TLS socket (the SNI name it was asked for, or false); @types/node omits it. */
 export type SniSocket = TLSSocket & { servername?: string | false };
 
+/**
+ * RFC 5929 tls-server-end-point data of the certificate a server socket was given, by the SNI
+ * name it asked for (the certificate sniCallback chose): one hash per certificate, made here
+ * once. Reading it from each socket (`getCertificate()` parses the certificate and hashes it
+ * three times) cost about 37 µs a login.
+ */
 export function serverEndPoints(certs: DomainCertificates, defaultHost: string): ServerEndPoint {
   const byPem = new Map<string, Buffer | null>();
   const byHost = new Map<string, Buffer | null>();
