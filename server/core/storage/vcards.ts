@@ -3,6 +3,7 @@
 import type { Kysely } from "kysely";
 import type { Schema } from "./schema.ts";
 import { changed, type Clock } from "./values.ts";
+import { compiledRead } from "./compiled.ts";
 
 export interface StoredVCard {
   xml: string;
@@ -13,19 +14,18 @@ export interface StoredVCard {
 export class VCardStore {
   readonly #db: Kysely<Schema>;
   readonly #now: Clock;
+  // Read at an account's first login since the start (its avatar hash, XEP-0153).
+  readonly #row;
 
   constructor(db: Kysely<Schema>, now: Clock) {
     this.#db = db;
     this.#now = now;
+    this.#row = compiledRead(db, (host: string, username: string) =>
+      db.selectFrom("vcards").select(["xml", "updated_at"]).where("host", "=", host).where("username", "=", username));
   }
 
   async get(host: string, username: string): Promise<StoredVCard | null> {
-    const row = await this.#db
-      .selectFrom("vcards")
-      .select(["xml", "updated_at"])
-      .where("host", "=", host)
-      .where("username", "=", username)
-      .executeTakeFirst();
+    const [row] = await this.#row(host, username);
     return row ? { xml: row.xml, updatedAt: row.updated_at } : null;
   }
 

@@ -6,6 +6,7 @@
 import type { Kysely, Transaction } from "kysely";
 import type { Schema, Storage } from "../../core/storage/index.ts";
 import { PEP_DEFAULT_CONFIG, type NodeConfig } from "../../../protocol/pubsub.ts";
+import { compiledRead } from "../../core/storage/compiled.ts";
 
 interface ServiceKey {
   host: string;
@@ -67,10 +68,17 @@ function decodeConfig(text: string): NodeConfig {
 export class PubSubStore {
   readonly #db: Db;
   readonly #now: () => number;
+  // Read once a service is first used since the start: for an account, at its first login.
+  readonly #nodeRows;
+  readonly #affiliationRows;
 
   constructor(storage: Storage, now: () => number = Date.now) {
-    this.#db = storage.db.withTables<PubSubTables>();
+    const db = (this.#db = storage.db.withTables<PubSubTables>());
     this.#now = now;
+    this.#nodeRows = compiledRead(db, (host: string, username: string) =>
+      db.selectFrom("pubsub_nodes").selectAll().where("host", "=", host).where("username", "=", username));
+    this.#affiliationRows = compiledRead(db, (host: string, username: string) =>
+      db.selectFrom("pubsub_affiliations").selectAll().where("host", "=", host).where("username", "=", username));
   }
 
   #node<T extends keyof PubSubTables>(db: Db | Transaction<Tables>, table: T, s: Service, node: string) {
@@ -80,10 +88,10 @@ export class PubSubStore {
 
   /** Every node of a service with its configuration and affiliations. */
   async nodes(s: Service): Promise<Map<string, NodeMeta>> {
-    const rows = await this.#db.selectFrom("pubsub_nodes").selectAll().where("host", "=", s.host).where("username", "=", s.username).execute();
+    const rows = await this.#nodeRows(s.host, s.username);
     const out = new Map<string, NodeMeta>();
     for (const r of rows) out.set(r.node, { config: decodeConfig(r.config), affiliations: new Map(), createdAt: Number(r.created_at) });
-    const affs = await this.#db.selectFrom("pubsub_affiliations").selectAll().where("host", "=", s.host).where("username", "=", s.username).execute();
+    const affs = await this.#affiliationRows(s.host, s.username);
     for (const a of affs) {
       if (AFFILIATIONS.has(a.affiliation)) out.get(a.node)?.affiliations.set(a.jid, a.affiliation as Affiliation);
     }
