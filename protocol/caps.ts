@@ -31,6 +31,9 @@ export type CapsHash = "sha-1" | "sha-256" | "sha-512";
 
 const NODE_DIGEST: Record<CapsHash, string> = { "sha-1": "sha1", "sha-256": "sha256", "sha-512": "sha512" };
 
+/** Called, not looked up on each string: see charCodeAt in xml/serialize.ts. */
+const charCodeAt = String.prototype.charCodeAt;
+
 /**
  * The RFC 4790 "i;octet" order: by UTF-8 bytes. UTF-8 keeps code-point order, and UTF-16 code
  * units agree with it except where a surrogate meets another code unit, so only a first
@@ -40,8 +43,8 @@ const NODE_DIGEST: Record<CapsHash, string> = { "sha-1": "sha1", "sha-256": "sha
 export function octetCompare(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
+    const x = charCodeAt.call(a, i);
+    const y = charCodeAt.call(b, i);
     if (x === y) continue;
     if ((x & 0xf800) === 0xd800 || (y & 0xf800) === 0xd800) return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
     return x < y ? -1 : 1;

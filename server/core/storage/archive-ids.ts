@@ -38,7 +38,7 @@ export function timeOfArchiveId(id: string): number {
   if (id.length !== ID_CHARS) return NaN;
   let ms = 0;
   for (let i = 0; i < ID_CHARS; i++) {
-    const code = id.charCodeAt(i);
+    const code = charCodeAt.call(id, i);
     const digit = code < 128 ? DIGIT[code]! : -1;
     if (digit < 0) return NaN;
     if (i < TIME_CHARS) ms = ms * 32 + digit;
@@ -47,6 +47,8 @@ export function timeOfArchiveId(id: string): number {
 }
 
 const ID_CHARS = TIME_CHARS + 2 * HALF_CHARS;
+/** Called, not looked up on each id: see charCodeAt in protocol/xml/serialize.ts. */
+const charCodeAt = String.prototype.charCodeAt;
 /** Each ASCII code's value in ALPHABET, -1 for a character that is not in it. */
 const DIGIT = new Int8Array(128).fill(-1);
 for (let i = 0; i < ALPHABET.length; i++) DIGIT[ALPHABET.charCodeAt(i)] = i;
