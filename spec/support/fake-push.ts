@@ -29,7 +29,13 @@ export function loopbackCertificate(): { cert: string; key: string } {
   const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: "spki", format: "pem" }) as string);
-  cert.serialNumber = "0" + randomBytes(8).toString("hex");
+  // Positive and in its shortest DER form. A "0"-prefixed random hex string sometimes reached the
+  // certificate as a non-minimal INTEGER (a 00 byte before one below 0x80), which OpenSSL refuses
+  // ("illegal padding"): one certificate in the first few hundred of a loop over this helper, and
+  // once a push spec that failed to start its fakes. 2,000 certificates made this way all loaded.
+  const serial = randomBytes(8);
+  serial[0] = (serial[0]! & 0x7f) | 0x40;
+  cert.serialNumber = serial.toString("hex");
   cert.validity.notBefore = new Date(Date.now() - 3600_000);
   cert.validity.notAfter = new Date(Date.now() + 86_400_000);
   const name = [{ name: "commonName", value: "fake push service" }];
@@ -478,4 +484,19 @@ export async function deleteRedisKeys(url: string, prefix: string): Promise<void
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * The three fake services, started together. If one fails to start, those that did are stopped
+ * before the error is thrown: a listening fake would keep the spec's process, and with it the
+ * whole test run, alive.
+ */
+export async function startFakePushServices(): Promise<{ apns: FakeApns; fcm: FakeFcm; web: FakeWebPush }> {
+  const started = await Promise.allSettled([FakeApns.start(), FakeFcm.start(), FakeWebPush.start()] as const);
+  const [apns, fcm, web] = started;
+  if (apns.status === "fulfilled" && fcm.status === "fulfilled" && web.status === "fulfilled") {
+    return { apns: apns.value, fcm: fcm.value, web: web.value };
+  }
+  await Promise.all(started.map((r) => (r.status === "fulfilled" ? r.value.stop() : undefined)));
+  throw started.find((r): r is PromiseRejectedResult => r.status === "rejected")!.reason;
 }

@@ -17,7 +17,7 @@ import { INCLUDE_BODY_FIELD, buildEnable, buildPublish, publishOptionsForm } fro
 import { parseStanzaError } from "../../../protocol/errors.ts";
 import { startTestServer, type TestServer } from "../../support/server.ts";
 import { accountsOn } from "../../support/accounts.ts";
-import { FakeApns, FakeFcm, FakeWebPush, appServerToml as sharedAppServerToml, deleteRedisKeys } from "../../support/fake-push.ts";
+import { startFakePushServices, type FakeApns, type FakeFcm, type FakeWebPush, appServerToml as sharedAppServerToml, deleteRedisKeys } from "../../support/fake-push.ts";
 import roster from "../../../server/modules/roster/index.ts";
 import presence from "../../../server/modules/presence/index.ts";
 import message from "../../../server/modules/message/index.ts";
@@ -45,10 +45,12 @@ const MODULES = [roster, presence, message, offline, push, pushAppserver];
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "parley-push-"));
-  [apns, fcm, web] = await Promise.all([FakeApns.start(), FakeFcm.start(), FakeWebPush.start()]);
+  ({ apns, fcm, web } = await startFakePushServices());
 });
 after(async () => {
-  await Promise.all([apns.stop(), fcm.stop(), web.stop()]);
+  // Whichever fakes started are stopped even when another failed to (their sockets would keep
+  // this file's process, and with it the test run, alive).
+  await Promise.all([apns?.stop(), fcm?.stop(), web?.stop()]);
   rmSync(dir, { recursive: true, force: true });
 });
 

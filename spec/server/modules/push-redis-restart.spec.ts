@@ -19,7 +19,7 @@ import { parseJid } from "../../../protocol/jid.ts";
 import { buildEnable, publishOptionsForm } from "../../../protocol/push.ts";
 import { startTestServer, type TestServer } from "../../support/server.ts";
 import { accountsOn } from "../../support/accounts.ts";
-import { FakeApns, FakeFcm, FakeWebPush, appServerToml } from "../../support/fake-push.ts";
+import { startFakePushServices, type FakeApns, type FakeFcm, type FakeWebPush, appServerToml } from "../../support/fake-push.ts";
 import roster from "../../../server/modules/roster/index.ts";
 import presence from "../../../server/modules/presence/index.ts";
 import message from "../../../server/modules/message/index.ts";
@@ -145,7 +145,7 @@ describe("BullMQ push jobs across a real Redis restart (kill -9, appendonly, app
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "parley-push-restart-"));
     redis = await OwnRedis.start(REDIS_SERVER!);
-    [apns, fcm, web] = await Promise.all([FakeApns.start(), FakeFcm.start(), FakeWebPush.start()]);
+    ({ apns, fcm, web } = await startFakePushServices());
     t = await startTestServer({
       modules: [roster, presence, message, offline, push, pushAppserver],
       toml: `[redis]\nurl = "${redis.url}"\n[modules.push]\ncoalesce_ms = 200\n${appServerToml(dir, { apns, fcm, web }, { max_attempts: 30, backoff_ms: 100, job_lock_ms: 4000, redis_prefix: `restart-${randomBytes(4).toString("hex")}` })}`,

@@ -15,7 +15,7 @@ import { parseJid } from "../../../protocol/jid.ts";
 import { INCLUDE_BODY_FIELD, buildEnable, publishOptionsForm } from "../../../protocol/push.ts";
 import type { TestServer } from "../../support/server.ts";
 import { accountsOn } from "../../support/accounts.ts";
-import { FakeApns, FakeFcm, FakeWebPush, appServerToml } from "../../support/fake-push.ts";
+import { startFakePushServices, type FakeApns, type FakeFcm, type FakeWebPush, appServerToml } from "../../support/fake-push.ts";
 import { TestRoutes, startFederated } from "../transports/s2s-support.ts";
 import { APPSERVER_NS } from "../../../server/modules/push-appserver/index.ts";
 import { RegistrationStore } from "../../../server/modules/push/index.ts";
@@ -37,7 +37,7 @@ let dir: string;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "parley-push-s2s-"));
-  [apns, fcm, web] = await Promise.all([FakeApns.start(), FakeFcm.start(), FakeWebPush.start()]);
+  ({ apns, fcm, web } = await startFakePushServices());
   a = await startFederated(routes, { domain: A, address: "127.0.0.81", toml: "\n[modules.push]\ncoalesce_ms = 300\n" });
   b = await startFederated(routes, { domain: B, address: "127.0.0.82", toml: `\n${appServerToml(dir, { apns, fcm, web }, { register_remote: true })}` });
 });
