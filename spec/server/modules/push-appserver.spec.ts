@@ -48,8 +48,8 @@ before(async () => {
   ({ apns, fcm, web } = await startFakePushServices());
 });
 after(async () => {
-  // Whichever fakes started are stopped even when another failed to (their sockets would keep
-  // this file's process, and with it the test run, alive).
+  // Unset when before() failed (startFakePushServices has then stopped any that started):
+  // let that failure be the one reported, not a TypeError here.
   await Promise.all([apns?.stop(), fcm?.stop(), web?.stop()]);
   rmSync(dir, { recursive: true, force: true });
 });
