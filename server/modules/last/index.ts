@@ -25,6 +25,9 @@ async function accountLastActivity(m: ModuleApi, ev: IqEvent) {
     if (item === null || (item.subscription !== "from" && item.subscription !== "both")) throw new StanzaError("forbidden");
   }
   if (m.sessions.resources(ev.to).some((s) => s.presence !== null)) return xml("query", { xmlns: NS.last, seconds: "0" });
+  // A logout's record goes through the group-commit writer: one that happened before this
+  // query is in the answer, committed or not yet.
+  await m.storage.writer.sync().catch(() => {});
   const record = await m.storage.lastActivity.get(domain, local);
   if (!record) throw new StanzaError("item-not-found");
   const seconds = Math.max(0, nowSeconds() - record.logoutSeconds);

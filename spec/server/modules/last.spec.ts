@@ -19,7 +19,7 @@ let t: TestServer;
 let startedBefore: number;
 before(async () => {
   startedBefore = Date.now();
-  t = await startTestServer({ users: ["romeo", "juliet", "nurse", "tybalt"], modules: [availability, last] });
+  t = await startTestServer({ users: ["romeo", "juliet", "nurse", "tybalt", "mercutio"], modules: [availability, last] });
 });
 after(async () => {
   await t.stop();
@@ -74,6 +74,18 @@ describe("to an account (§4)", () => {
       assert.equal(r.getChild("query", NS.last)!.getText(), "Heading Home");
       assert.equal(r.attrs.from, "juliet@localhost");
     }
+    await romeo.close();
+  });
+
+  test("a logout still waiting in the group-commit writer is already in the answer", async () => {
+    const romeo = await t.login("romeo");
+    await setSubscription("mercutio", "romeo", "from");
+    // As the presence module records a logout: through the writer, not awaited.
+    void t.server.storage.writer.write({ kind: "last-activity", host: t.domain, username: "mercutio", activity: { logoutSeconds: nowSeconds() - 50, status: "A plague" } });
+    const r = await askLast(romeo, "mercutio@localhost");
+    const seconds = secondsOf(r);
+    assert.ok(seconds >= 50 && seconds < 110, `${seconds}`);
+    assert.equal(r.getChild("query", NS.last)!.getText(), "A plague");
     await romeo.close();
   });
 
