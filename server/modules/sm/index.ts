@@ -103,6 +103,9 @@ export default defineModule({
             return true;
           }
           const wantsResume = element.attrs.resume === "true" || element.attrs.resume === "1";
+          // 'h' counts what the client sent after <enable/> (§4): a stanza sent before it may
+          // still wait for its writes to commit, and must be counted before the base is taken.
+          await (session as C2sConnection).settled();
           const fresh: SmState = { id: null, inboundBase: session.handledCount, unacked: [], acked: 0, requested: false, stopObserving: () => {} };
           session.data.set("sm", fresh);
           fresh.stopObserving = observe(session, fresh);
